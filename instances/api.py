@@ -1,0 +1,5 @@
+"""The fleet part of the /dashboard API (placeholder)."""
+
+from ninja import Router
+
+router = Router(tags=["instâncias"])

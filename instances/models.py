@@ -1,0 +1,336 @@
+"""The fleet: instances, their status history, usage counting, doctors and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Max, Q, Sum
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    CONNECTED = "connected", "Conectada"
+    CONNECTING = "connecting", "Conectando"
+    DISCONNECTED = "disconnected", "Desconectada"
+    BANNED = "banned", "Banida"
+    UNKNOWN = "unknown", "Desconhecida"
+
+
+STATUS_EMOJI = {
+    Status.CONNECTED: "🟢",
+    Status.DISCONNECTED: "🔴",
+    Status.BANNED: "⛔",
+    Status.CONNECTING: "🟡",
+}
+
+
+def status_emoji(status: str) -> str:
+    return STATUS_EMOJI.get(status, "❓")
+
+
+def hour_start(at: datetime) -> datetime:
+    """Return the start of the local (São Paulo) clock hour that contains ``at``."""
+    return timezone.localtime(at).replace(minute=0, second=0, microsecond=0)
+
+
+def day_start(at: datetime) -> datetime:
+    """Return local midnight of the day that contains ``at``."""
+    return timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def load_percent(hour_used: int, hour_capacity: int, day_used: int, day_capacity: int) -> float:
+    """Return the load of the limit that binds first, in percent."""
+    return max(hour_used / max(hour_capacity, 1), day_used / max(day_capacity, 1)) * 100
+
+
+class InstanceQuerySet(models.QuerySet["Instance"]):
+    def active(self) -> InstanceQuerySet:
+        return self.filter(is_active=True)
+
+    def with_usage(self, now: datetime | None = None) -> InstanceQuerySet:
+        """Annotate messages sent this hour, today and the last message time (one query)."""
+        now = now or timezone.now()
+        this_hour, today = hour_start(now), day_start(now)
+        return self.annotate(
+            msgs_hour=Sum("usage__count", filter=Q(usage__hour=this_hour), default=0),
+            msgs_day=Sum("usage__count", filter=Q(usage__hour__gte=today), default=0),
+            last_message_at=Max("usage__last_at"),
+        )
+
+    def for_dashboard(self, now: datetime | None = None) -> InstanceQuerySet:
+        return self.active().with_usage(now).order_by("name")
+
+
+class Instance(models.Model):
+    name = models.CharField("nome", max_length=100, unique=True)
+    phone_number = models.CharField("número", max_length=32, blank=True)
+    status = models.CharField("status", max_length=16, choices=Status.choices, default=Status.UNKNOWN)
+    capacity_per_hour = models.PositiveIntegerField("capacidade por hora")
+    capacity_per_day = models.PositiveIntegerField("capacidade por dia")
+    is_active = models.BooleanField("ativa", default=True, help_text="Instâncias inativas não são verificadas.")
+    status_since = models.DateTimeField("status desde", default=timezone.now)
+    last_seen_connected_at = models.DateTimeField("vista conectada em", null=True, blank=True)
+    last_checked_at = models.DateTimeField("última verificação", null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField("falhas seguidas", default=0)
+    last_error = models.CharField("último erro", max_length=300, blank=True)
+    disconnection_code = models.PositiveIntegerField("código de desconexão", null=True, blank=True)
+    disconnection_reason = models.CharField("motivo da desconexão", max_length=300, blank=True)
+    disconnection_at = models.DateTimeField("desconectada em (gateway)", null=True, blank=True)
+    created_at = models.DateTimeField("criada em", auto_now_add=True)
+
+    objects = InstanceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "instância"
+        verbose_name_plural = "instâncias"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def emoji(self) -> str:
+        return status_emoji(self.status)
+
+    @property
+    def is_online(self) -> bool:
+        return self.status == Status.CONNECTED
+
+    def record_status(
+        self, status: str, reason: str = "", at: datetime | None = None, code: int | None = None
+    ) -> StatusChange | None:
+        """Record one observation of the instance's status; return the change if it changed.
+
+        Used by the poller and by status webhooks alike. The row is locked so that a webhook
+        and a check cycle observing the same change record it once. An observation older
+        than the current status is ignored (webhooks and probes can arrive out of order), and
+        a ban is only lifted by the instance being seen connecting or connected again: a
+        plain "close" after a ban is still the ban.
+        """
+        at = at or timezone.now()
+        with transaction.atomic():
+            current = Instance.objects.select_for_update().get(pk=self.pk)
+            if at < current.status_since:
+                self.refresh_from_db()
+                return None
+            if current.status == Status.BANNED and status == Status.DISCONNECTED:
+                status = Status.BANNED
+            fields = {"last_checked_at": at, "consecutive_failures": 0, "last_error": ""}
+            if status == Status.CONNECTED:
+                fields["last_seen_connected_at"] = at
+            if code is not None:
+                fields.update(disconnection_code=code, disconnection_at=at, disconnection_reason=reason)
+            change = None
+            if current.status != status:
+                fields.update(status=status, status_since=at)
+                change = StatusChange.objects.create(
+                    instance=current, old_status=current.status, new_status=status, reason=reason, created_at=at
+                )
+            Instance.objects.filter(pk=self.pk).update(**fields)
+        self.refresh_from_db()
+        return change
+
+    def record_failure(self, error: str, at: datetime | None = None) -> None:
+        """Record a probe that got no usable answer; the last known status stays."""
+        Instance.objects.filter(pk=self.pk).update(
+            consecutive_failures=F("consecutive_failures") + 1,
+            last_checked_at=at or timezone.now(),
+            last_error=error[:300],
+        )
+        self.refresh_from_db(fields=["consecutive_failures", "last_checked_at", "last_error"])
+
+    def record_sent(self, message_id: str | None = None, at: datetime | None = None, count: int = 1) -> bool:
+        """Count ``count`` sent messages; return False if ``message_id`` was already counted.
+
+        The id is stored in the same transaction as the counter, so a gateway that retries a
+        webhook, or two deliveries racing, count the message exactly once.
+        """
+        at = at or timezone.now()
+        bucket_hour = hour_start(at)
+        message_id = message_id[:128] if message_id else None
+        for _attempt in range(3):
+            try:
+                with transaction.atomic():
+                    if message_id:
+                        SentMessage.objects.create(instance=self, message_id=message_id, sent_at=at)
+                    updated = UsageBucket.objects.filter(instance=self, hour=bucket_hour).update(
+                        count=F("count") + count, last_at=Greatest(F("last_at"), at)
+                    )
+                    if not updated:
+                        UsageBucket.objects.create(instance=self, hour=bucket_hour, count=count, last_at=at)
+                return True
+            except IntegrityError:
+                if message_id and SentMessage.objects.filter(instance=self, message_id=message_id).exists():
+                    return False
+                # Two first messages of one hour raced to create its bucket: it exists now.
+        raise RuntimeError(f"could not count a message for {self.name}")
+
+    def usage_by_hour(self, hours: int = 24, now: datetime | None = None) -> list[tuple[datetime, int]]:
+        """Return (local hour start, messages) for the last ``hours`` clock hours, oldest first."""
+        now = now or timezone.now()
+        last = hour_start(now)
+        first = last - timedelta(hours=hours - 1)
+        counts = dict(self.usage.filter(hour__gte=first).values_list("hour", "count"))
+        slots = [hour_start(first + timedelta(hours=i)) for i in range(hours)]
+        return [(slot, counts.get(slot, 0)) for slot in slots]
+
+
+class StatusChange(models.Model):
+    """One change of an instance's status: append-only history and uptime source."""
+
+    instance = models.ForeignKey(Instance, models.CASCADE, related_name="status_changes", verbose_name="instância")
+    old_status = models.CharField("de", max_length=16, choices=Status.choices)
+    new_status = models.CharField("para", max_length=16, choices=Status.choices)
+    reason = models.CharField("motivo", max_length=300, blank=True)
+    created_at = models.DateTimeField("quando", default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "mudança de status"
+        verbose_name_plural = "mudanças de status"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id}: {self.old_status} → {self.new_status}"
+
+
+class UsageBucket(models.Model):
+    """Messages an instance sent in one local clock hour."""
+
+    instance = models.ForeignKey(Instance, models.CASCADE, related_name="usage", verbose_name="instância")
+    hour = models.DateTimeField("hora")
+    count = models.PositiveIntegerField("mensagens", default=0)
+    last_at = models.DateTimeField("última mensagem")
+
+    class Meta:
+        verbose_name = "uso por hora"
+        verbose_name_plural = "uso por hora"
+        constraints = [models.UniqueConstraint(fields=["instance", "hour"], name="one_bucket_per_instance_hour")]
+        ordering = ["-hour"]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id} {self.hour:%Y-%m-%d %H}h: {self.count}"
+
+
+class SentMessage(models.Model):
+    """A message id already counted, kept a few days to ignore gateway retries."""
+
+    instance = models.ForeignKey(Instance, models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=128)
+    sent_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instance", "message_id"], name="count_message_once")]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class Doctor(models.Model):
+    name = models.CharField("nome", max_length=200)
+    phone_number = models.CharField("telefone", max_length=32, blank=True)
+    preferred_instance = models.ForeignKey(
+        Instance, models.SET_NULL, null=True, blank=True, related_name="doctors", verbose_name="instância preferida"
+    )
+
+    class Meta:
+        verbose_name = "médico"
+        verbose_name_plural = "médicos"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CheckCycle(models.Model):
+    """One run of the check cycle; the newest finished one proves the monitor is alive."""
+
+    started_at = models.DateTimeField("início")
+    finished_at = models.DateTimeField("fim", null=True, blank=True, db_index=True)
+    probed = models.PositiveIntegerField("verificadas", default=0)
+    online = models.PositiveIntegerField("online", default=0)
+    failures = models.PositiveIntegerField("falhas", default=0)
+    changes = models.PositiveIntegerField("mudanças", default=0)
+    discovered = models.PositiveIntegerField("descobertas", default=0)
+    gateway_ok = models.BooleanField("gateway respondeu", default=True)
+    gateway_error = models.CharField("erro do gateway", max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = "ciclo de verificação"
+        verbose_name_plural = "ciclos de verificação"
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"ciclo {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def duration(self) -> timedelta | None:
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+class MonitorLease(models.Model):
+    """A named lease claimed with a conditional UPDATE, so only one cycle runs at a time."""
+
+    name = models.CharField(max_length=50, unique=True)
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def acquire(cls, name: str, seconds: float) -> str | None:
+        """Return a holder token if the lease was free (or expired), else None."""
+        now = timezone.now()
+        cls.objects.get_or_create(name=name)
+        token = secrets.token_hex(16)
+        claimed = (
+            cls.objects.filter(name=name)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__lt=now))
+            .update(holder=token, expires_at=now + timedelta(seconds=seconds))
+        )
+        return token if claimed == 1 else None
+
+    @classmethod
+    def release(cls, name: str, token: str) -> None:
+        cls.objects.filter(name=name, holder=token).update(holder="", expires_at=None)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A key for the JSON API, sent as ``X-API-Key``; only its hash is stored."""
+
+    name = models.CharField("nome", max_length=100, unique=True)
+    prefix = models.CharField("prefixo", max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    is_active = models.BooleanField("ativa", default=True)
+    created_at = models.DateTimeField("criada em", auto_now_add=True)
+    last_used_at = models.DateTimeField("último uso", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "chave de API"
+        verbose_name_plural = "chaves de API"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, name: str) -> tuple[ApiKey, str]:
+        """Create a key; return it and the clear-text secret, which is never stored."""
+        secret = "jm_" + secrets.token_urlsafe(32)
+        key = cls.objects.create(name=name, prefix=secret[:10], key_hash=hash_api_key(secret))
+        return key, secret
+
+    @classmethod
+    def authenticate(cls, secret: str) -> ApiKey | None:
+        key = cls.objects.filter(key_hash=hash_api_key(secret), is_active=True).first()
+        if key is not None and (key.last_used_at is None or timezone.now() - key.last_used_at > timedelta(minutes=1)):
+            cls.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        return key

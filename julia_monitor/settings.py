@@ -1,0 +1,284 @@
+"""Settings for Julia Monitor, read from the environment.
+
+With no environment at all the portal runs the embedded demo: SQLite, the django-q2 ORM
+broker, a local-memory cache and the built-in gateway simulator. Production sets
+``DATABASE_URL``, ``REDIS_URL``, ``EVOLUTION_API_URL`` and friends (see ``.env.example``).
+Unsafe production configuration stops the process at import with a clear message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", default=True)
+
+# A development key is fine on a laptop; production must bring its own.
+_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = env_str("SECRET_KEY") or _DEV_SECRET_KEY
+if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+if not DEBUG and len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters when DEBUG is off.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or (["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# Public address of the portal, used in links inside alerts.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ninja",  # serves the Swagger assets locally instead of from a CDN
+    "django_q",
+    "instances",
+    "alerts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "julia_monitor.urls"
+WSGI_APPLICATION = "julia_monitor.wsgi.application"
+ASGI_APPLICATION = "julia_monitor.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"].setdefault("OPTIONS", {})
+    elif env_bool("DB_POOL", default=False):
+        # Never in the qcluster process: its workers are forked (django-q2 #209).
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": 8}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": Path(env_str("SQLITE_PATH") or BASE_DIR / "var" / "julia_monitor.sqlite3"),
+            "OPTIONS": {},
+        }
+    }
+
+IS_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if IS_SQLITE:
+    # WAL lets readers and one writer work at once; IMMEDIATE takes the write lock at
+    # BEGIN, so two writers queue on busy_timeout instead of failing with "database is
+    # locked" when a read transaction tries to upgrade to a write.
+    DATABASES["default"]["OPTIONS"].update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+        }
+    )
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and shared state --------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+_REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": _REDIS_OPTIONS,
+            "KEY_PREFIX": "julia",
+        },
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Circuit-breaker state must be seen by the worker and every web process alike: Redis
+# when there is one, else a database table (created by `createcachetable`).
+CACHES["shared"] = (
+    {**CACHES["default"], "KEY_PREFIX": "julia-shared"}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "julia_shared_cache"}
+)
+
+# --- django-q2 ----------------------------------------------------------------------------
+Q_CLUSTER = {
+    "name": "julia-monitor",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    # A one-minute job must finish well inside the minute; retry > timeout or the ORM
+    # broker hands a slow task out twice.
+    "timeout": 50,
+    "retry": 70,
+    "max_attempts": 1,
+    "orm": "default",  # same alias as the app (django-q2 #293)
+    "catch_up": False,
+    "save_limit": 200,
+    "ack_failures": True,
+    "label": "Tarefas",
+}
+
+# --- Auth, i18n, static -------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "pt-br"
+TIME_ZONE = "America/Sao_Paulo"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- Security (production) ----------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SECURE_REDIRECT_EXEMPT = [r"^dashboard/health$"]  # load balancers probe over plain HTTP
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Evolution gateway ----------------------------------------------------------------------
+# With no gateway configured, the portal talks to the built-in simulator (`make run`
+# starts it on this address with this key).
+SIMULATOR_PORT = env_int("SIMULATOR_PORT", 8081, minimum=1)
+EVOLUTION_API_URL = env_str("EVOLUTION_API_URL").rstrip("/")
+EVOLUTION_API_KEY = env_str("EVOLUTION_API_KEY")
+USING_SIMULATOR = not EVOLUTION_API_URL
+if USING_SIMULATOR:
+    if not DEBUG:
+        raise ImproperlyConfigured("EVOLUTION_API_URL must be set when DEBUG is off.")
+    EVOLUTION_API_URL = f"http://127.0.0.1:{SIMULATOR_PORT}"
+    EVOLUTION_API_KEY = EVOLUTION_API_KEY or "simulator-key"
+elif not EVOLUTION_API_KEY:
+    raise ImproperlyConfigured("EVOLUTION_API_KEY must be set together with EVOLUTION_API_URL.")
+
+EVOLUTION_TIMEOUT = env_float("EVOLUTION_TIMEOUT", 5.0, minimum=0.1)
+EVOLUTION_CONCURRENCY = env_int("EVOLUTION_CONCURRENCY", 100, minimum=1)
+EVOLUTION_WEBHOOK_SECRET = env_str("EVOLUTION_WEBHOOK_SECRET")
+if not DEBUG and not EVOLUTION_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("EVOLUTION_WEBHOOK_SECRET must be set when DEBUG is off.")
+
+# Capacities given to instances discovered on the gateway (editable per instance).
+DEFAULT_CAPACITY_PER_HOUR = env_int("DEFAULT_CAPACITY_PER_HOUR", 30, minimum=1)
+DEFAULT_CAPACITY_PER_DAY = env_int("DEFAULT_CAPACITY_PER_DAY", 200, minimum=1)
+
+# The check cycle: how often, and how old its last run may be before health fails.
+CHECK_INTERVAL_SECONDS = 60
+MONITOR_STALE_AFTER_SECONDS = env_int("MONITOR_STALE_AFTER_SECONDS", 180, minimum=60)
+# Gateway circuit breaker: open after this many failed cycles in a row, retry after the cooldown.
+CIRCUIT_FAILURE_THRESHOLD = env_int("CIRCUIT_FAILURE_THRESHOLD", 3, minimum=1)
+CIRCUIT_COOLDOWN_SECONDS = env_int("CIRCUIT_COOLDOWN_SECONDS", 60, minimum=1)
+# How long message ids are kept for de-duplication of gateway retries.
+MESSAGE_ID_RETENTION_DAYS = env_int("MESSAGE_ID_RETENTION_DAYS", 3, minimum=1)
+
+# --- Logging ----------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}
