@@ -139,6 +139,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": Path(env_str("SQLITE_PATH") or BASE_DIR / "var" / "julia_monitor.sqlite3"),
+            # Tests get an in-memory database that Django shares between threads.
             "OPTIONS": {},
         }
     }
@@ -155,7 +156,6 @@ if IS_SQLITE:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
         }
     )
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

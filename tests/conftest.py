@@ -1,0 +1,36 @@
+"""The small cast shared by every test module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
+
+from instances.models import Instance, Status
+
+
+@pytest.fixture(autouse=True)
+def _clean_caches() -> Iterator[None]:
+    """Circuit state and cached values never leak from one test into the next."""
+    yield
+    # The database-backed "shared" cache (no Redis) is rolled back with the test itself.
+    for alias in ("default", "shared"):
+        if not isinstance(caches[alias], DatabaseCache):
+            caches[alias].clear()
+
+
+@pytest.fixture
+def make_instance(db: None) -> Callable[..., Instance]:
+    """Create an instance with sane defaults: ``make_instance("zap-01", status=Status.BANNED)``."""
+
+    def make(name: str = "zap-01", **fields: Any) -> Instance:
+        fields.setdefault("phone_number", "5511999990001")
+        fields.setdefault("status", Status.CONNECTED)
+        fields.setdefault("capacity_per_hour", 20)
+        fields.setdefault("capacity_per_day", 100)
+        return Instance.objects.create(name=name, **fields)
+
+    return make
