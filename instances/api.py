@@ -1,5 +1,148 @@
-"""The fleet part of the /dashboard API (placeholder)."""
+"""The fleet part of the /dashboard JSON API (spec S6.E3.1): overview and instance detail."""
 
-from ninja import Router
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Router, Schema
+from ninja.errors import HttpError
+
+from instances.dashboard import FleetStatus, InstanceUsage, fleet_overview, format_pct
+from instances.models import Instance, Status, status_emoji
 
 router = Router(tags=["instâncias"])
+
+
+class ResumoOut(Schema):
+    total_instancias: int
+    online: int
+    offline: int
+    banidas: int
+    capacidade_dia: int
+    enviadas_hoje: int
+    capacidade_usada_pct: str
+
+
+class InstanciaOut(Schema):
+    nome: str
+    numero: str
+    status: Status
+    status_emoji: str
+    msgs_hora: str
+    msgs_dia: str
+    carga: str
+    ultima_msg: datetime | None
+
+
+class PainelOut(Schema):
+    status: FleetStatus
+    timestamp: datetime
+    resumo: ResumoOut
+    instancias: list[InstanciaOut]
+
+
+class CapacidadeOut(Schema):
+    por_hora: int
+    por_dia: int
+
+
+class UsoOut(Schema):
+    msgs_enviadas_hora: int
+    msgs_enviadas_dia: int
+    carga_percentual: float
+
+
+class UsoHoraOut(Schema):
+    hora: datetime
+    msgs: int
+
+
+class DetalheOut(Schema):
+    nome: str
+    numero: str
+    status: Status
+    status_emoji: str
+    status_desde: datetime
+    ativa: bool
+    capacidade: CapacidadeOut
+    uso: UsoOut
+    medicos_atribuidos: int
+    ultima_msg: datetime | None
+    ultima_verificacao: datetime | None
+    falhas_seguidas: int
+    motivo_desconexao: str
+    uso_24h: list[UsoHoraOut]
+
+
+class ErroOut(Schema):
+    detail: str
+
+
+def local(at: datetime | None) -> datetime | None:
+    """Return ``at`` in São Paulo time, so the API speaks the team's clock."""
+    return timezone.localtime(at) if at else None
+
+
+def instance_row(row: InstanceUsage) -> dict:
+    i = row.instance
+    return {
+        "nome": i.name,
+        "numero": i.phone_number,
+        "status": i.status,
+        "status_emoji": status_emoji(i.status),
+        "msgs_hora": f"{row.msgs_hour}/{i.capacity_per_hour}",
+        "msgs_dia": f"{row.msgs_day}/{i.capacity_per_day}",
+        "carga": format_pct(row.load_pct),
+        "ultima_msg": local(row.last_message_at),
+    }
+
+
+@router.get("/instances", response=PainelOut, summary="Estado da frota")
+def list_instances(request: HttpRequest) -> dict:
+    overview = fleet_overview()
+    s = overview.summary
+    return {
+        "status": s.status,
+        "timestamp": timezone.localtime(overview.at),
+        "resumo": {
+            "total_instancias": s.total,
+            "online": s.online,
+            "offline": s.offline,
+            "banidas": s.banned,
+            "capacidade_dia": s.capacity_day,
+            "enviadas_hoje": s.sent_today,
+            "capacidade_usada_pct": format_pct(s.capacity_used_pct),
+        },
+        "instancias": [instance_row(row) for row in overview.instances],
+    }
+
+
+@router.get("/instances/{nome}", response={200: DetalheOut, 404: ErroOut}, summary="Detalhe de uma instância")
+def instance_detail(request: HttpRequest, nome: str) -> dict:
+    now = timezone.now()
+    instance = Instance.objects.with_usage(now).filter(name=nome).first()
+    if instance is None:
+        raise HttpError(404, "Instância não encontrada")
+    row = InstanceUsage.of(instance)
+    return {
+        "nome": instance.name,
+        "numero": instance.phone_number,
+        "status": instance.status,
+        "status_emoji": status_emoji(instance.status),
+        "status_desde": local(instance.status_since),
+        "ativa": instance.is_active,
+        "capacidade": {"por_hora": instance.capacity_per_hour, "por_dia": instance.capacity_per_day},
+        "uso": {
+            "msgs_enviadas_hora": row.msgs_hour,
+            "msgs_enviadas_dia": row.msgs_day,
+            "carga_percentual": round(row.load_pct, 1),
+        },
+        "medicos_atribuidos": instance.doctors.count(),
+        "ultima_msg": local(row.last_message_at),
+        "ultima_verificacao": local(instance.last_checked_at),
+        "falhas_seguidas": instance.consecutive_failures,
+        "motivo_desconexao": instance.disconnection_reason,
+        "uso_24h": [{"hora": hour, "msgs": count} for hour, count in instance.usage_by_hour(24, now)],
+    }

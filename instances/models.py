@@ -7,8 +7,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import F, Max, Q, Sum
-from django.db.models.functions import Greatest
+from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 
@@ -52,13 +52,21 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
         return self.filter(is_active=True)
 
     def with_usage(self, now: datetime | None = None) -> InstanceQuerySet:
-        """Annotate messages sent this hour, today and the last message time (one query)."""
+        """Annotate messages sent this hour, today and the last message time (one query).
+
+        Correlated subqueries on the (instance, hour) index, not a join, so the cost does
+        not grow with the months of usage history behind each instance.
+        """
         now = now or timezone.now()
         this_hour, today = hour_start(now), day_start(now)
+        buckets = UsageBucket.objects.filter(instance=OuterRef("pk"))
+        day_total = (
+            buckets.filter(hour__gte=today).order_by().values("instance").annotate(total=Sum("count")).values("total")
+        )
         return self.annotate(
-            msgs_hour=Sum("usage__count", filter=Q(usage__hour=this_hour), default=0),
-            msgs_day=Sum("usage__count", filter=Q(usage__hour__gte=today), default=0),
-            last_message_at=Max("usage__last_at"),
+            msgs_hour=Coalesce(Subquery(buckets.filter(hour=this_hour).values("count")[:1]), 0),
+            msgs_day=Coalesce(Subquery(day_total[:1]), 0),
+            last_message_at=Subquery(buckets.order_by("-hour").values("last_at")[:1]),
         )
 
     def for_dashboard(self, now: datetime | None = None) -> InstanceQuerySet:

@@ -28,5 +28,6 @@ api = NinjaAPI(
     auth=[ApiKeyAuth(), django_auth],
 )
 
+api.add_router("/", "julia_monitor.health.router")
 api.add_router("/", "instances.api.router")
 api.add_router("/", "instances.usage_api.router")

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
+from django.test import Client
 
-from instances.models import Instance, Status
+from instances.models import ApiKey, Instance, Status
 
 
 @pytest.fixture(autouse=True)
@@ -34,3 +35,17 @@ def make_instance(db: None) -> Callable[..., Instance]:
         return Instance.objects.create(name=name, **fields)
 
     return make
+
+
+@pytest.fixture
+def api_key(db: None) -> str:
+    """The clear-text secret of a fresh API key."""
+    _key, secret = ApiKey.issue("testes")
+    return secret
+
+
+@pytest.fixture
+def api_client(client: Client, api_key: str) -> Client:
+    """Django's test client that sends a valid ``X-API-Key`` on every request."""
+    client.defaults["HTTP_X_API_KEY"] = api_key
+    return client

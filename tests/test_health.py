@@ -1,0 +1,93 @@
+"""GET /dashboard/health: public, counts only, 503 when anything is wrong."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from instances.models import CheckCycle, Status
+from julia_monitor.circuits import CircuitBreaker
+
+
+@pytest.fixture
+def healthy_fleet(make_instance) -> None:
+    make_instance("zap-01", status=Status.CONNECTED)
+    make_instance("zap-02", status=Status.DISCONNECTED)
+    now = timezone.now()
+    CheckCycle.objects.create(started_at=now - timedelta(seconds=31), finished_at=now - timedelta(seconds=30))
+
+
+@pytest.mark.django_db
+def test_a_healthy_monitor_answers_200_with_every_check(client, healthy_fleet) -> None:
+    response = client.get("/dashboard/health")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "healthy"
+    assert body["checks"] == {"database": True, "instancias": True, "circuits": True, "redis": True, "monitor": True}
+    assert body["details"]["instancias_online"] == 1
+    assert body["details"]["instancias_total"] == 2
+    assert body["details"]["circuits"] == {"gateway": "closed"}
+
+
+@pytest.mark.django_db
+def test_no_instance_online_is_503(client, healthy_fleet) -> None:
+    from instances.models import Instance
+
+    Instance.objects.update(status=Status.DISCONNECTED)
+
+    response = client.get("/dashboard/health")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["instancias"] is False
+
+
+@pytest.mark.django_db
+def test_an_open_circuit_is_503(client, healthy_fleet, settings) -> None:
+    settings.CIRCUIT_FAILURE_THRESHOLD = 2
+    gateway = CircuitBreaker("gateway")
+    gateway.record_failure("connection refused")
+    gateway.record_failure("connection refused")
+
+    response = client.get("/dashboard/health")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["circuits"] is False
+    assert response.json()["details"]["circuits"] == {"gateway": "open"}
+
+
+@pytest.mark.django_db
+def test_a_stale_monitor_is_503(client, healthy_fleet, settings) -> None:
+    CheckCycle.objects.update(finished_at=timezone.now() - timedelta(seconds=settings.MONITOR_STALE_AFTER_SECONDS + 5))
+
+    response = client.get("/dashboard/health")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["monitor"] is False
+
+
+@pytest.mark.django_db
+def test_a_monitor_that_never_ran_is_503(client, make_instance) -> None:
+    make_instance("zap-01")
+
+    body = client.get("/dashboard/health").json()
+
+    assert body["checks"]["monitor"] is False
+    assert body["details"]["ultimo_ciclo"] is None
+
+
+@pytest.mark.django_db
+def test_an_unreachable_redis_is_503(client, healthy_fleet, settings) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    response = client.get("/dashboard/health")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"] is False
+
+
+@pytest.mark.django_db
+def test_health_reveals_no_instance_names(client, healthy_fleet) -> None:
+    assert b"zap-0" not in client.get("/dashboard/health").content
