@@ -52,7 +52,7 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
         return self.filter(is_active=True)
 
     def with_usage(self, now: datetime | None = None) -> InstanceQuerySet:
-        """Annotate messages sent this hour, today and the last message time (one query).
+        """Annotate ``msgs_hour`` and ``msgs_day`` (local clock hour and day) in the same query.
 
         Correlated subqueries on the (instance, hour) index, not a join, so the cost does
         not grow with the months of usage history behind each instance.
@@ -66,7 +66,6 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
         return self.annotate(
             msgs_hour=Coalesce(Subquery(buckets.filter(hour=this_hour).values("count")[:1]), 0),
             msgs_day=Coalesce(Subquery(day_total[:1]), 0),
-            last_message_at=Subquery(buckets.order_by("-hour").values("last_at")[:1]),
         )
 
     def for_dashboard(self, now: datetime | None = None) -> InstanceQuerySet:
@@ -88,6 +87,7 @@ class Instance(models.Model):
     disconnection_code = models.PositiveIntegerField("código de desconexão", null=True, blank=True)
     disconnection_reason = models.CharField("motivo da desconexão", max_length=300, blank=True)
     disconnection_at = models.DateTimeField("desconectada em (gateway)", null=True, blank=True)
+    last_message_at = models.DateTimeField("última mensagem", null=True, blank=True)
     created_at = models.DateTimeField("criada em", auto_now_add=True)
 
     objects = InstanceQuerySet.as_manager()
@@ -166,10 +166,14 @@ class Instance(models.Model):
                     if message_id:
                         SentMessage.objects.create(instance=self, message_id=message_id, sent_at=at)
                     updated = UsageBucket.objects.filter(instance=self, hour=bucket_hour).update(
-                        count=F("count") + count, last_at=Greatest(F("last_at"), at)
+                        count=F("count") + count
                     )
                     if not updated:
-                        UsageBucket.objects.create(instance=self, hour=bucket_hour, count=count, last_at=at)
+                        UsageBucket.objects.create(instance=self, hour=bucket_hour, count=count)
+                    # Kept on the instance so the overview needs no scan of the usage history.
+                    Instance.objects.filter(pk=self.pk).update(
+                        last_message_at=Coalesce(Greatest(F("last_message_at"), at), at)
+                    )
                 return True
             except IntegrityError:
                 if message_id and SentMessage.objects.filter(instance=self, message_id=message_id).exists():
@@ -211,7 +215,6 @@ class UsageBucket(models.Model):
     instance = models.ForeignKey(Instance, models.CASCADE, related_name="usage", verbose_name="instância")
     hour = models.DateTimeField("hora")
     count = models.PositiveIntegerField("mensagens", default=0)
-    last_at = models.DateTimeField("última mensagem")
 
     class Meta:
         verbose_name = "uso por hora"

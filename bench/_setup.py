@@ -1,0 +1,36 @@
+"""Shared set-up for the benchmarks: Django on a throw-away copy of DATABASE_URL's database.
+
+Each benchmark runs against a fresh test database (``test_<name>``) that Django creates,
+migrates and drops, so it never touches real data.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "julia_monitor.settings")
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    """Set Django up on a fresh, migrated test database; yield its description."""
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_test_environment, teardown_test_environment
+
+    setup_test_environment()
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        yield f"{connection.vendor} ({connection.settings_dict['NAME']})"
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()
