@@ -61,7 +61,11 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
         this_hour, today = hour_start(now), day_start(now)
         buckets = UsageBucket.objects.filter(instance=OuterRef("pk"))
         day_total = (
-            buckets.filter(hour__gte=today).order_by().values("instance").annotate(total=Sum("count")).values("total")
+            buckets.filter(hour__gte=today, hour__lte=this_hour)
+            .order_by()
+            .values("instance")
+            .annotate(total=Sum("count"))
+            .values("total")
         )
         return self.annotate(
             msgs_hour=Coalesce(Subquery(buckets.filter(hour=this_hour).values("count")[:1]), 0),
