@@ -269,6 +269,45 @@ CIRCUIT_COOLDOWN_SECONDS = env_int("CIRCUIT_COOLDOWN_SECONDS", 60, minimum=1)
 # How long message ids are kept for de-duplication of gateway retries.
 MESSAGE_ID_RETENTION_DAYS = env_int("MESSAGE_ID_RETENTION_DAYS", 3, minimum=1)
 
+# --- Alerts ------------------------------------------------------------------------------------
+# An instance must stay not-connected this long before "offline" fires (a reconnect blip is
+# not an outage); a terminal close reported by the gateway fires at once.
+OFFLINE_DEBOUNCE_SECONDS = env_int("OFFLINE_DEBOUNCE_SECONDS", 60, minimum=0)
+CAPACITY_ALERT_PCT = env_float("CAPACITY_ALERT_PCT", 80.0, minimum=1.0)
+CONSECUTIVE_FAILURES_ALERT = env_int("CONSECUTIVE_FAILURES_ALERT", 5, minimum=1)
+# Unacknowledged alerts remind every so many minutes (0 = never); warnings do not remind.
+REMINDER_MINUTES = {
+    "critical": env_int("REMINDER_MINUTES_CRITICAL", 30),
+    "error": env_int("REMINDER_MINUTES_ERROR", 60),
+    "warning": env_int("REMINDER_MINUTES_WARNING", 0),
+}
+
+# Slack: an incoming webhook, or a bot token + channel (chat.postMessage).
+SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL")
+SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN")
+SLACK_CHANNEL = env_str("SLACK_CHANNEL", "#julia-alertas")
+SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
+SLACK_TIMEOUT = env_int("SLACK_TIMEOUT", 10, minimum=1)
+
+# Email: recipients of ban alerts, and Django's SMTP settings.
+ALERT_EMAILS = env_list("ALERT_EMAILS")
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Julia Monitor <monitor@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Delivery: retries with exponential backoff, about one message a second per channel.
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 12, minimum=1)
+NOTIFICATION_BACKOFF_SECONDS = env_float("NOTIFICATION_BACKOFF_SECONDS", 10.0, minimum=0.0)
+NOTIFICATION_BACKOFF_MAX_SECONDS = env_float("NOTIFICATION_BACKOFF_MAX_SECONDS", 600.0, minimum=0.0)
+CHANNEL_MIN_INTERVAL_SECONDS = env_float("CHANNEL_MIN_INTERVAL_SECONDS", 1.0, minimum=0.0)
+
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -1,0 +1,30 @@
+"""The log channel: every alert, always, as the spec's ``[ALERTA] {titulo}: {mensagem}`` line."""
+
+from __future__ import annotations
+
+import logging
+
+from alerts.channels.base import Message, Transport
+from alerts.models import Channel, NotificationKind, Severity
+
+logger = logging.getLogger("alerts")
+
+LEVELS = {Severity.WARNING: logging.WARNING, Severity.ERROR: logging.ERROR, Severity.CRITICAL: logging.CRITICAL}
+
+
+class LogTransport(Transport):
+    channel = Channel.LOG
+
+    def is_configured(self) -> bool:
+        return True
+
+    def send(self, message: Message) -> None:
+        # One line per alert even in a grouped message: the log is searched alert by alert.
+        for item in message.items:
+            alert = item.alert
+            if item.kind == NotificationKind.RESOLVED:
+                logger.info("[ALERTA RESOLVIDO] %s: %s", alert.title, alert.message)
+            elif item.kind == NotificationKind.REMINDER:
+                logger.log(LEVELS[alert.severity], "[ALERTA] %s: %s (lembrete)", alert.title, alert.message)
+            else:
+                logger.log(LEVELS[alert.severity], "[ALERTA] %s: %s", alert.title, alert.message)

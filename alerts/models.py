@@ -1,0 +1,308 @@
+"""Alert history: alerts, their append-only timeline, and the notification outbox."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from instances.models import Instance
+
+
+class Rule(models.TextChoices):
+    INSTANCE_OFFLINE = "instance_offline", "Instância offline"
+    INSTANCE_BANNED = "instance_banned", "Instância banida"
+    CAPACITY_HIGH = "capacity_high", "Capacidade alta"
+    ALL_OFFLINE = "all_offline", "Todas offline"
+    CONSECUTIVE_FAILURES = "consecutive_failures", "Falhas seguidas"
+    GATEWAY_UNREACHABLE = "gateway_unreachable", "Gateway inacessível"
+
+
+class Severity(models.TextChoices):
+    WARNING = "warning", "Aviso"
+    ERROR = "error", "Erro"
+    CRITICAL = "critical", "Crítico"
+
+
+SEVERITY_EMOJI = {Severity.WARNING: "⚠️", Severity.ERROR: "🔴", Severity.CRITICAL: "🚨"}
+
+
+class AlertState(models.TextChoices):
+    FIRING = "firing", "Disparado"
+    ACKNOWLEDGED = "acknowledged", "Reconhecido"
+    RESOLVED = "resolved", "Resolvido"
+
+
+OPEN_STATES = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
+
+
+class AlertQuerySet(models.QuerySet["Alert"]):
+    def open(self) -> AlertQuerySet:
+        return self.filter(state__in=OPEN_STATES)
+
+
+class Alert(models.Model):
+    """One occurrence of a condition, from firing to resolution; at most one open per key."""
+
+    rule = models.CharField("regra", max_length=32, choices=Rule.choices)
+    severity = models.CharField("severidade", max_length=16, choices=Severity.choices)
+    instance = models.ForeignKey(
+        Instance, models.CASCADE, null=True, blank=True, related_name="alerts", verbose_name="instância"
+    )
+    # rule + instance (or "frota"): the unit of deduplication.
+    key = models.CharField("chave", max_length=150, editable=False)
+    title = models.CharField("título", max_length=200)
+    message = models.TextField("mensagem")
+    state = models.CharField("estado", max_length=16, choices=AlertState.choices, default=AlertState.FIRING)
+    # Inhibited by a fleet alert ("all offline" / "gateway unreachable"): recorded, not posted alone.
+    suppressed = models.BooleanField("suprimido", default=False)
+    first_seen_at = models.DateTimeField("primeira vez", default=timezone.now, db_index=True)
+    last_seen_at = models.DateTimeField("última vez", default=timezone.now)
+    occurrences = models.PositiveIntegerField("ocorrências", default=1)
+    last_notified_at = models.DateTimeField("último aviso", null=True, blank=True)
+    acknowledged_at = models.DateTimeField("reconhecido em", null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="reconhecido por",
+    )
+    resolved_at = models.DateTimeField("resolvido em", null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="resolvido por"
+    )
+
+    objects = AlertQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "alerta"
+        verbose_name_plural = "alertas"
+        ordering = ["-first_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"], condition=Q(state__in=["firing", "acknowledged"]), name="one_open_alert_per_key"
+            )
+        ]
+        indexes = [models.Index(fields=["state", "severity"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def emoji(self) -> str:
+        return SEVERITY_EMOJI.get(self.severity, "")
+
+    def acknowledge(self, user: object | None, at: datetime | None = None, note: str = "") -> bool:
+        """Acknowledge a firing alert: reminders stop. Return False if it was not firing."""
+        at = at or timezone.now()
+        with transaction.atomic():
+            done = Alert.objects.filter(pk=self.pk, state=AlertState.FIRING).update(
+                state=AlertState.ACKNOWLEDGED, acknowledged_at=at, acknowledged_by=user
+            )
+            if done:
+                self.events.create(kind=EventKind.ACKNOWLEDGED, actor=user, detail=note, created_at=at)
+        self.refresh_from_db()
+        return bool(done)
+
+    def resolve(self, user: object | None = None, at: datetime | None = None, batch: str = "", note: str = "") -> bool:
+        """Close an open alert and queue its resolution message. Return False if already closed.
+
+        The conditional UPDATE makes a resolution happen once even when a webhook and a
+        cycle see the recovery at the same moment.
+        """
+        at = at or timezone.now()
+        with transaction.atomic():
+            done = Alert.objects.filter(pk=self.pk, state__in=OPEN_STATES).update(
+                state=AlertState.RESOLVED, resolved_at=at, resolved_by=user
+            )
+            if done:
+                detail = note or ("resolvido por uma pessoa" if user else "condição normalizada")
+                self.events.create(kind=EventKind.RESOLVED, actor=user, detail=detail, created_at=at)
+                self.notify(NotificationKind.RESOLVED, batch or new_batch(), at)
+        self.refresh_from_db()
+        return bool(done)
+
+    def notify(self, kind: str, batch: str, at: datetime) -> list[Notification]:
+        """Queue one notification per channel of the rule (the outbox), before anything is sent.
+
+        Suppressed alerts (inhibited by a fleet alert) are not posted one by one: they only
+        reach the log when they fire; their resolutions still go everywhere, summarised in
+        the batch's grouped message.
+        """
+        from alerts.channels.base import get_transport
+
+        channels = RULE_CHANNELS[self.rule]
+        if self.suppressed and kind != NotificationKind.RESOLVED:
+            channels = tuple(c for c in channels if c == Channel.LOG)
+        notifications = []
+        for channel in channels:
+            configured = get_transport(channel).is_configured()
+            notifications.append(
+                Notification(
+                    alert=self,
+                    channel=channel,
+                    kind=kind,
+                    batch=batch,
+                    created_at=at,
+                    next_attempt_at=at,
+                    state=NotificationState.PENDING if configured else NotificationState.SUPPRESSED,
+                    last_error="" if configured else "canal não configurado",
+                )
+            )
+        Notification.objects.bulk_create(notifications)
+        Alert.objects.filter(pk=self.pk).update(last_notified_at=at)
+        return notifications
+
+    def events_ordered(self) -> models.QuerySet[AlertEvent]:
+        return self.events.order_by("created_at", "id")
+
+
+def new_batch() -> str:
+    return uuid.uuid4().hex
+
+
+class EventKind(models.TextChoices):
+    OPENED = "opened", "Aberto"
+    UPDATED = "updated", "Atualizado"
+    SUPPRESSED = "suppressed", "Suprimido (alerta de frota ativo)"
+    NOTIFIED = "notified", "Notificado"
+    REMINDED = "reminded", "Lembrete"
+    DELIVERY_FAILED = "delivery_failed", "Falha de entrega"
+    DELIVERY_GAVE_UP = "delivery_gave_up", "Entrega esgotou tentativas"
+    REQUEUED = "requeued", "Reenfileirado"
+    ACKNOWLEDGED = "acknowledged", "Reconhecido"
+    RESOLVED = "resolved", "Resolvido"
+
+
+class AlertEvent(models.Model):
+    """One line of an alert's timeline; append-only."""
+
+    alert = models.ForeignKey(Alert, models.CASCADE, related_name="events", verbose_name="alerta")
+    kind = models.CharField("evento", max_length=20, choices=EventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="por"
+    )
+    detail = models.TextField("detalhe", blank=True)
+    created_at = models.DateTimeField("quando", default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "evento do alerta"
+        verbose_name_plural = "linha do tempo"
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.created_at:%d/%m %H:%M:%S})"
+
+
+class Channel(models.TextChoices):
+    SLACK = "slack", "Slack"
+    EMAIL = "email", "E-mail"
+    LOG = "log", "Log"
+
+
+class NotificationKind(models.TextChoices):
+    FIRING = "firing", "Disparo"
+    REMINDER = "reminder", "Lembrete"
+    RESOLVED = "resolved", "Resolução"
+
+
+class NotificationState(models.TextChoices):
+    PENDING = "pending", "Pendente"
+    SENT = "sent", "Enviada"
+    FAILED = "failed", "Falhou"
+    # Decided but deliberately not sent: the channel is not configured ("undelivered by choice").
+    SUPPRESSED = "suppressed", "Não enviada (canal não configurado)"
+
+
+class NotificationQuerySet(models.QuerySet["Notification"]):
+    def due(self, now: datetime) -> NotificationQuerySet:
+        """Pending, due now, and not claimed by a live delivery pass."""
+        return self.filter(state=NotificationState.PENDING, next_attempt_at__lte=now).filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+        )
+
+
+class Notification(models.Model):
+    """The outbox: one message about one alert event for one channel, kept forever."""
+
+    alert = models.ForeignKey(Alert, models.CASCADE, related_name="notifications", verbose_name="alerta")
+    channel = models.CharField("canal", max_length=16, choices=Channel.choices)
+    kind = models.CharField("tipo", max_length=16, choices=NotificationKind.choices)
+    # Notifications decided in the same evaluation share a batch: one grouped message per channel.
+    batch = models.CharField("lote", max_length=32, db_index=True)
+    state = models.CharField(
+        "estado", max_length=16, choices=NotificationState.choices, default=NotificationState.PENDING
+    )
+    attempts = models.PositiveIntegerField("tentativas", default=0)
+    next_attempt_at = models.DateTimeField("próxima tentativa", default=timezone.now)
+    claimed_until = models.DateTimeField("reservada até", null=True, blank=True)
+    claimed_by = models.CharField("reservada por", max_length=64, blank=True)
+    last_error = models.TextField("último erro", blank=True)
+    sent_at = models.DateTimeField("enviada em", null=True, blank=True)
+    created_at = models.DateTimeField("criada em", default=timezone.now)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "notificação"
+        verbose_name_plural = "notificações"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "channel", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} · {self.get_kind_display()} · {self.alert_id}"
+
+
+class ChannelStatus(models.Model):
+    """Health of one delivery channel as delivery saw it; a permanent error marks it broken."""
+
+    channel = models.CharField("canal", max_length=16, choices=Channel.choices, unique=True)
+    broken_at = models.DateTimeField("quebrado desde", null=True, blank=True)
+    broken_reason = models.TextField("motivo", blank=True)
+    paused_until = models.DateTimeField("pausado até (limite de taxa)", null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField("falhas seguidas", default=0)
+    last_success_at = models.DateTimeField("último envio", null=True, blank=True)
+    last_error = models.TextField("último erro", blank=True)
+    last_sent_at = models.DateTimeField("último envio tentado", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "estado do canal"
+        verbose_name_plural = "estado dos canais"
+        ordering = ["channel"]
+
+    def __str__(self) -> str:
+        return self.get_channel_display()
+
+    @property
+    def is_broken(self) -> bool:
+        return self.broken_at is not None
+
+    @classmethod
+    def for_channel(cls, channel: str) -> ChannelStatus:
+        status, _ = cls.objects.get_or_create(channel=channel)
+        return status
+
+    def is_paused(self, now: datetime) -> bool:
+        return self.paused_until is not None and self.paused_until > now
+
+
+# Where each rule is told, and which alerts wait for a person to close them (DESIGN.md).
+RULE_CHANNELS: dict[str, tuple[str, ...]] = {
+    Rule.INSTANCE_OFFLINE: (Channel.SLACK, Channel.LOG),
+    Rule.INSTANCE_BANNED: (Channel.SLACK, Channel.EMAIL, Channel.LOG),
+    Rule.CAPACITY_HIGH: (Channel.SLACK, Channel.LOG),
+    Rule.ALL_OFFLINE: (Channel.SLACK, Channel.LOG),
+    Rule.CONSECUTIVE_FAILURES: (Channel.LOG,),
+    Rule.GATEWAY_UNREACHABLE: (Channel.SLACK, Channel.LOG),
+}
+MANUAL_RESOLVE_RULES = frozenset({Rule.INSTANCE_BANNED})
