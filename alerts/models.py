@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from instances.models import Instance
@@ -43,6 +43,15 @@ OPEN_STATES = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
 class AlertQuerySet(models.QuerySet["Alert"]):
     def open(self) -> AlertQuerySet:
         return self.filter(state__in=OPEN_STATES)
+
+    def open_first(self) -> AlertQuerySet:
+        """Firing, then acknowledged, then resolved; newest first within each."""
+        rank = Case(
+            When(state=AlertState.FIRING, then=Value(0)),
+            When(state=AlertState.ACKNOWLEDGED, then=Value(1)),
+            default=Value(2),
+        )
+        return self.alias(open_rank=rank).order_by("open_rank", "-first_seen_at", "-id")
 
 
 class Alert(models.Model):

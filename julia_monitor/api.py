@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from ninja import NinjaAPI
+from ninja.parser import Parser
 from ninja.security import APIKeyHeader, django_auth
 
 from instances.models import ApiKey
@@ -20,14 +21,28 @@ class ApiKeyAuth(APIKeyHeader):
         return ApiKey.authenticate(key)
 
 
+class LenientJsonParser(Parser):
+    """JSON bodies as usual; an empty body or a plain form post (a button on a page) is
+    read as an object too, so actions like ``POST …/ack`` need no JSON."""
+
+    FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+    def parse_body(self, request: HttpRequest) -> dict:
+        if request.content_type in self.FORM_TYPES:
+            return request.POST.dict()
+        return super().parse_body(request) if request.body.strip() else {}
+
+
 api = NinjaAPI(
     title="Julia Monitor",
     version="1",
     description="Estado da frota de instâncias WhatsApp, uso e alertas.",
     urls_namespace="dashboard",
     auth=[ApiKeyAuth(), django_auth],
+    parser=LenientJsonParser(),
 )
 
 api.add_router("/", "julia_monitor.health.router")
 api.add_router("/", "instances.api.router")
 api.add_router("/", "instances.usage_api.router")
+api.add_router("/", "alerts.api.router")

@@ -1,0 +1,120 @@
+"""Alerts in the Django admin: history, timeline, acknowledgement and the outbox, in pt-BR."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from alerts.models import Alert, AlertEvent, AlertState, ChannelStatus, Notification
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class TimelineInline(ReadOnlyInline):
+    model = AlertEvent
+    fields = ("created_at", "kind", "actor", "detail")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+    verbose_name_plural = "linha do tempo"
+
+
+class NotificationInline(ReadOnlyInline):
+    model = Notification
+    fields = ("created_at", "channel", "kind", "state", "attempts", "next_attempt_at", "sent_at", "last_error")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+    verbose_name_plural = "entregas"
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "severity",
+        "state",
+        "rule",
+        "instance",
+        "first_seen_at",
+        "last_seen_at",
+        "occurrences",
+        "acknowledged_by",
+        "suppressed",
+    )
+    list_filter = ("state", "severity", "rule", "suppressed", "instance")
+    search_fields = ("title", "message", "instance__name")
+    date_hierarchy = "first_seen_at"
+    list_select_related = ("instance", "acknowledged_by")
+    readonly_fields = (
+        "rule",
+        "severity",
+        "instance",
+        "title",
+        "message",
+        "state",
+        "suppressed",
+        "first_seen_at",
+        "last_seen_at",
+        "occurrences",
+        "last_notified_at",
+        "acknowledged_at",
+        "acknowledged_by",
+        "resolved_at",
+        "resolved_by",
+    )
+    inlines = [TimelineInline, NotificationInline]
+    actions = ["acknowledge", "resolve"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Alert]:
+        return super().get_queryset(request).open_first()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # the history is never deleted
+
+    @admin.action(description="Reconhecer os alertas selecionados", permissions=["change"])
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        done = sum(alert.acknowledge(request.user) for alert in queryset.filter(state=AlertState.FIRING))
+        self.message_user(request, f"{done} alerta(s) reconhecido(s); eles não enviarão mais lembretes.")
+
+    @admin.action(description="Resolver os alertas selecionados", permissions=["change"])
+    def resolve(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        done = sum(alert.resolve(request.user, note="resolvido no admin") for alert in queryset.open())
+        self.message_user(request, f"{done} alerta(s) resolvido(s).")
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "alert", "channel", "kind", "state", "attempts", "next_attempt_at", "sent_at")
+    list_filter = ("state", "channel", "kind")
+    search_fields = ("alert__title", "last_error")
+    date_hierarchy = "created_at"
+    list_select_related = ("alert",)
+    readonly_fields = [f.name for f in Notification._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ChannelStatus)
+class ChannelStatusAdmin(admin.ModelAdmin):
+    list_display = ("channel", "broken_at", "broken_reason", "paused_until", "consecutive_failures", "last_success_at")
+    readonly_fields = [f.name for f in ChannelStatus._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,160 @@
+"""The alerts part of the /dashboard API: the history, acknowledgement and resolution."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+from pydantic import Field
+
+from alerts.models import Alert, AlertState, Rule, Severity
+from instances.models import ApiKey
+
+router = Router(tags=["alertas"])
+
+
+class AlertaFiltro(Schema):
+    estado: AlertState | None = None
+    severidade: Severity | None = None
+    regra: Rule | None = None
+    instancia: str | None = Field(None, max_length=100)
+    limite: int = Field(100, ge=1, le=500)
+
+
+class EventoOut(Schema):
+    evento: str
+    detalhe: str
+    por: str | None
+    quando: datetime
+
+
+class AlertaOut(Schema):
+    id: int
+    regra: Rule
+    severidade: Severity
+    estado: AlertState
+    instancia: str | None
+    titulo: str
+    mensagem: str
+    primeira_vez: datetime
+    ultima_vez: datetime
+    ocorrencias: int
+    reconhecido_por: str | None
+    reconhecido_em: datetime | None
+    resolvido_por: str | None
+    resolvido_em: datetime | None
+
+
+class AlertaDetalheOut(AlertaOut):
+    linha_do_tempo: list[EventoOut]
+
+
+class AcaoIn(Schema):
+    nota: str = Field("", max_length=500)
+
+
+def _name(user: AbstractBaseUser | None) -> str | None:
+    return user.get_username() if user else None
+
+
+def alert_out(alert: Alert) -> dict:
+    local = timezone.localtime
+    return {
+        "id": alert.pk,
+        "regra": alert.rule,
+        "severidade": alert.severity,
+        "estado": alert.state,
+        "instancia": alert.instance.name if alert.instance else None,
+        "titulo": alert.title,
+        "mensagem": alert.message,
+        "primeira_vez": local(alert.first_seen_at),
+        "ultima_vez": local(alert.last_seen_at),
+        "ocorrencias": alert.occurrences,
+        "reconhecido_por": _name(alert.acknowledged_by),
+        "reconhecido_em": local(alert.acknowledged_at) if alert.acknowledged_at else None,
+        "resolvido_por": _name(alert.resolved_by),
+        "resolvido_em": local(alert.resolved_at) if alert.resolved_at else None,
+    }
+
+
+def alert_detail(alert: Alert) -> dict:
+    events = alert.events_ordered().select_related("actor")
+    return {
+        **alert_out(alert),
+        "linha_do_tempo": [
+            {
+                "evento": e.get_kind_display(),
+                "detalhe": e.detail,
+                "por": _name(e.actor),
+                "quando": timezone.localtime(e.created_at),
+            }
+            for e in events
+        ],
+    }
+
+
+def acting_user(request: HttpRequest) -> AbstractBaseUser | None:
+    """The person behind a session; an API key acts as no one in particular (its name goes in the note)."""
+    return None if isinstance(request.auth, ApiKey) else request.user
+
+
+def action_note(request: HttpRequest, note: str) -> str:
+    if isinstance(request.auth, ApiKey):
+        return f"via chave de API {request.auth.name}" + (f": {note}" if note else "")
+    return note
+
+
+def require_operator(request: HttpRequest) -> None:
+    """Acting on alerts needs an API key or a person allowed to change alerts (not a viewer)."""
+    if not isinstance(request.auth, ApiKey) and not request.user.has_perm("alerts.change_alert"):
+        raise HttpError(403, "Você não tem permissão para reconhecer ou resolver alertas.")
+
+
+def get_alert(alert_id: int) -> Alert:
+    alert = Alert.objects.select_related("instance", "acknowledged_by", "resolved_by").filter(pk=alert_id).first()
+    if alert is None:
+        raise HttpError(404, "Alerta não encontrado")
+    return alert
+
+
+@router.get("/alerts", response=list[AlertaOut], summary="Histórico de alertas (abertos primeiro)")
+def list_alerts(request: HttpRequest, filtro: Query[AlertaFiltro]) -> list[dict]:
+    alerts = Alert.objects.select_related("instance", "acknowledged_by", "resolved_by")
+    if filtro.estado:
+        alerts = alerts.filter(state=filtro.estado)
+    if filtro.severidade:
+        alerts = alerts.filter(severity=filtro.severidade)
+    if filtro.regra:
+        alerts = alerts.filter(rule=filtro.regra)
+    if filtro.instancia:
+        alerts = alerts.filter(instance__name=filtro.instancia)
+    return [alert_out(a) for a in alerts.open_first()[: filtro.limite]]
+
+
+@router.get("/alerts/{alert_id}", response=AlertaDetalheOut, summary="Um alerta e sua linha do tempo")
+def get_alert_detail(request: HttpRequest, alert_id: int) -> dict:
+    return alert_detail(get_alert(alert_id))
+
+
+@router.post("/alerts/{alert_id}/ack", response=AlertaDetalheOut, summary="Reconhecer um alerta")
+def acknowledge_alert(request: HttpRequest, alert_id: int, acao: AcaoIn) -> dict:
+    require_operator(request)
+    alert = get_alert(alert_id)
+    if alert.state != AlertState.FIRING:
+        raise HttpError(409, f"O alerta já está {alert.get_state_display().lower()}.")
+    alert.acknowledge(acting_user(request), note=action_note(request, acao.nota))
+    return alert_detail(get_alert(alert_id))
+
+
+@router.post("/alerts/{alert_id}/resolve", response=AlertaDetalheOut, summary="Resolver um alerta")
+def resolve_alert(request: HttpRequest, alert_id: int, acao: AcaoIn) -> dict:
+    require_operator(request)
+    alert = get_alert(alert_id)
+    if not alert.is_open:
+        raise HttpError(409, "O alerta já está resolvido.")
+    alert.resolve(acting_user(request), note=action_note(request, acao.nota) or "resolvido manualmente")
+    return alert_detail(get_alert(alert_id))
