@@ -31,7 +31,8 @@ class CircuitSnapshot:
     opened_at: float | None = None
     last_failure_at: float | None = None
     last_error: str = ""
-    # A circuit opened by a permanent error (bad credentials) stays open until a success.
+    # Opened by a permanent error (bad credentials): opens at once, without waiting for
+    # the threshold; it still lets one trial through per cooldown to notice the fix.
     permanent: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -39,7 +40,7 @@ class CircuitSnapshot:
         if self.opened_at is None:
             return CircuitState.CLOSED
         now = time.time() if now is None else now
-        if not self.permanent and now - (self.last_failure_at or 0) >= settings.CIRCUIT_COOLDOWN_SECONDS:
+        if now - (self.last_failure_at or 0) >= settings.CIRCUIT_COOLDOWN_SECONDS:
             return CircuitState.HALF_OPEN
         return CircuitState.OPEN
 

@@ -1,0 +1,261 @@
+"""The check cycle: list the fleet on the gateway, probe every instance, record what changed.
+
+Three phases, so no transaction or row lock is held across the network wait and no ORM call
+runs inside the event loop: read the fleet (ORM), talk to the gateway (``asyncio.run``),
+write the results (ORM, a handful of batched UPDATEs plus one ``record_status`` per change).
+A lease keeps two workers from running the cycle at once; the "gateway" circuit keeps a
+dead gateway from being hammered every minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+
+from instances.evolution import reason_for
+from instances.gateway import (
+    EvolutionClient,
+    GatewayInstance,
+    GatewayUnavailable,
+    ProbeResult,
+    gateway_failure,
+    resolve_status,
+)
+from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange
+from julia_monitor.circuits import CircuitBreaker
+
+logger = logging.getLogger(__name__)
+
+LEASE_NAME = "check-cycle"
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+@dataclass
+class CycleSummary:
+    """What one cycle did; ``changes`` are the StatusChanges it recorded (for the alert rules)."""
+
+    probed: int = 0
+    online: int = 0
+    failures: int = 0
+    discovered: int = 0
+    changes: list[StatusChange] = field(default_factory=list)
+    gateway_ok: bool = True
+    gateway_error: str = ""
+    skipped: str = ""
+    seconds: float = 0.0
+    cycle: CheckCycle | None = None
+    # name -> error of instances whose probe failed this cycle.
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return f"ciclo ignorado: {self.skipped}"
+        if not self.gateway_ok:
+            return f"gateway indisponível: {self.gateway_error} (nenhum status alterado) em {self.seconds:.1f}s"
+        return (
+            ", ".join(
+                [
+                    _plural(self.probed, "verificada", "verificadas"),
+                    f"{self.online} online",
+                    _plural(self.failures, "falha", "falhas"),
+                    _plural(len(self.changes), "mudança", "mudanças"),
+                    _plural(self.discovered, "nova", "novas"),
+                ]
+            )
+            + f" em {self.seconds:.1f}s"
+        )
+
+
+@dataclass
+class GatewayView:
+    """Everything the network phase learned (no ORM objects inside)."""
+
+    rows: dict[str, GatewayInstance] = field(default_factory=dict)
+    probes: dict[str, ProbeResult] = field(default_factory=dict)
+    error: GatewayUnavailable | None = None
+
+
+async def _talk_to_gateway(client: EvolutionClient, active_names: list[str], known_names: set[str]) -> GatewayView:
+    """List the fleet once, then probe the active instances plus the ones just discovered."""
+    try:
+        rows = {row.name: row for row in await client.afetch_instances()}
+    except GatewayUnavailable as exc:
+        return GatewayView(error=exc)
+    names = active_names + sorted(rows.keys() - known_names)
+    probes = await client.aprobe_all(names)
+    return GatewayView(rows=rows, probes=probes, error=gateway_failure(probes.values()))
+
+
+def lease_seconds(client: EvolutionClient) -> float:
+    """Return how long the lease lasts: longer than any cycle, short enough to recover from a crash."""
+    return max(90.0, client.timeout + client.probe_budget + 60)
+
+
+def run_cycle(now: datetime | None = None, client: EvolutionClient | None = None, force: bool = False) -> CycleSummary:
+    """Run one check cycle unless another one holds the lease; return what it did.
+
+    ``force`` calls the gateway even if its circuit is open: an operator's explicit run is the
+    trial that closes a circuit opened for good by a refused key, once the key is fixed.
+    """
+    client = client or EvolutionClient()
+    token = MonitorLease.acquire(LEASE_NAME, seconds=lease_seconds(client))
+    if token is None:
+        return CycleSummary(skipped="outro ciclo em andamento")
+    try:
+        return _run(now or timezone.now(), client, force)
+    finally:
+        MonitorLease.release(LEASE_NAME, token)
+
+
+def _run(now: datetime, client: EvolutionClient, force: bool) -> CycleSummary:
+    started = time.monotonic()
+    summary = CycleSummary()
+    breaker = CircuitBreaker("gateway")
+    if not force and not breaker.allow():
+        last = breaker.snapshot().last_error
+        summary.gateway_ok, summary.gateway_error = False, f"circuito aberto, gateway não consultado ({last})"[:300]
+        return _finish(summary, now, started)
+
+    instances = {inst.name: inst for inst in Instance.objects.all()}
+    # Last cycle's failures first: an instance that hung then probably hangs now, and started
+    # first its timeout runs alongside everyone else's probes instead of after them.
+    active = sorted((i for i in instances.values() if i.is_active), key=lambda i: (not i.consecutive_failures, i.name))
+    view = asyncio.run(_talk_to_gateway(client, [i.name for i in active], set(instances)))
+
+    if view.error is not None:
+        # The gateway failed, not the instances: no status changes, no failure counts.
+        breaker.record_failure(str(view.error), permanent=view.error.permanent)
+        summary.gateway_ok, summary.gateway_error = False, str(view.error)[:300]
+        logger.warning("check cycle: %s", view.error)
+        return _finish(summary, now, started)
+    breaker.record_success()
+
+    summary.discovered = _discover(view.rows, instances, now)
+    _sync_gateway_rows(view.rows, instances)
+    _record_probes(view, instances, now, summary)
+    return _finish(summary, now, started)
+
+
+def _discover(rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime) -> int:
+    """Register instances the gateway has and we do not, with the default capacities."""
+    new = [
+        Instance(
+            name=row.name,
+            phone_number=row.phone_number,
+            capacity_per_hour=settings.DEFAULT_CAPACITY_PER_HOUR,
+            capacity_per_day=settings.DEFAULT_CAPACITY_PER_DAY,
+            disconnection_code=row.disconnection_code,
+            disconnection_at=row.disconnection_at,
+            disconnection_reason=_reason(row),
+            # Not "created now": the first observation, stamped with the cycle's start, must
+            # not look older than the status it replaces (record_status ignores those).
+            status_since=now,
+        )
+        for name, row in rows.items()
+        if name not in instances
+    ]
+    if not new:
+        return 0
+    # ignore_conflicts: an operator may have added the same name a moment ago.
+    Instance.objects.bulk_create(new, ignore_conflicts=True)
+    created = Instance.objects.filter(name__in=[inst.name for inst in new])
+    instances.update({inst.name: inst for inst in created})
+    return len(new)
+
+
+def _reason(row: GatewayInstance) -> str:
+    return (row.disconnection_reason or reason_for(row.disconnection_code))[:300]
+
+
+def _sync_gateway_rows(rows: dict[str, GatewayInstance], instances: dict[str, Instance]) -> None:
+    """Fill an empty phone number and keep the gateway's last disconnection (one UPDATE per real change)."""
+    for name, row in rows.items():
+        inst = instances.get(name)
+        if inst is None:
+            continue
+        fields: dict[str, object] = {}
+        if not inst.phone_number and row.phone_number:
+            fields["phone_number"] = row.phone_number
+        # v1 rows have no disconnection fields: never clear what a webhook recorded.
+        gateway_disconnection = (row.disconnection_code, row.disconnection_at)
+        if row.disconnection_code and gateway_disconnection != (inst.disconnection_code, inst.disconnection_at):
+            fields.update(
+                disconnection_code=row.disconnection_code,
+                disconnection_at=row.disconnection_at,
+                disconnection_reason=_reason(row),
+            )
+        if fields:
+            Instance.objects.filter(pk=inst.pk).update(**fields)
+            for key, value in fields.items():
+                setattr(inst, key, value)
+
+
+def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datetime, summary: CycleSummary) -> None:
+    """Write every probe result: a ``record_status`` per change, batched UPDATEs for the rest."""
+    unchanged: dict[Status, list[int]] = defaultdict(list)
+    failed: dict[str, list[int]] = defaultdict(list)
+    for name, probe in view.probes.items():
+        inst = instances.get(name)
+        if inst is None:
+            continue
+        if not probe.ok:
+            failed[probe.error[:300]].append(inst.pk)
+            summary.failed[name] = probe.error
+            continue
+        seen = resolve_status(probe, view.rows.get(name), inst.last_seen_connected_at)
+        # A close after a ban is still the ban (the model keeps it too): not a change.
+        banned_still = inst.status == Status.BANNED and seen.status == Status.DISCONNECTED
+        if seen.status == inst.status or banned_still:
+            unchanged[Status(inst.status)].append(inst.pk)
+            continue
+        change = inst.record_status(seen.status, reason=seen.reason, at=now)
+        if change is not None:
+            summary.changes.append(change)
+
+    ok_ids = [pk for pks in unchanged.values() for pk in pks]
+    if ok_ids:
+        Instance.objects.filter(pk__in=ok_ids).update(last_checked_at=now, consecutive_failures=0, last_error="")
+    if unchanged[Status.CONNECTED]:
+        # Guarded by status: a webhook may have recorded a drop while we were probing.
+        Instance.objects.filter(pk__in=unchanged[Status.CONNECTED], status=Status.CONNECTED).update(
+            last_seen_connected_at=now
+        )
+    if failed:
+        # One UPDATE whatever the mix of errors: each failed row gets its own message.
+        last_error = Case(*(When(pk__in=pks, then=Value(error)) for error, pks in failed.items()), default=Value(""))
+        Instance.objects.filter(pk__in=[pk for pks in failed.values() for pk in pks]).update(
+            consecutive_failures=F("consecutive_failures") + 1, last_checked_at=now, last_error=last_error
+        )
+    summary.probed = len(view.probes)
+    summary.failures = sum(len(pks) for pks in failed.values())
+
+
+def _finish(summary: CycleSummary, now: datetime, started: float) -> CycleSummary:
+    # Online as the portal now knows it; a gateway outage leaves the last known statuses, so it
+    # never reads as "none online".
+    summary.online = Instance.objects.active().filter(status=Status.CONNECTED).count()
+    summary.seconds = time.monotonic() - started
+    summary.cycle = CheckCycle.objects.create(
+        started_at=now,
+        finished_at=now + timedelta(seconds=summary.seconds),
+        probed=summary.probed,
+        online=summary.online,
+        failures=summary.failures,
+        changes=len(summary.changes),
+        discovered=summary.discovered,
+        gateway_ok=summary.gateway_ok,
+        gateway_error=summary.gateway_error,
+    )
+    logger.info("check cycle: %s", summary)
+    return summary

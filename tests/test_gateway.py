@@ -1,0 +1,428 @@
+"""The Evolution client: parsing both API shapes, the status mapping, and every kind of failure.
+
+Network behaviour runs against the real gateway simulator on a loopback port, not mocks.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from instances.gateway import (
+    EvolutionClient,
+    GatewayErrorKind,
+    GatewayInstance,
+    GatewayUnavailable,
+    InstanceRequestFailed,
+    ProbeFailure,
+    ProbeResult,
+    gateway_failure,
+    parse_instance_row,
+    resolve_status,
+)
+from instances.models import Status
+
+API_KEY = "simulator-key"
+
+# A real v2 fetchInstances row (evolution-api.md §2.1), token shortened.
+ELIAS_ROW = {
+    "id": "347f2197-7026-489c-b3db-ac40a08c0e91",
+    "name": "Elias",
+    "connectionStatus": "close",
+    "ownerJid": None,
+    "number": None,
+    "token": "9E3F517F-…",
+    "disconnectionReasonCode": 401,
+    "disconnectionObject": json.dumps(
+        {
+            "error": {
+                "data": None,
+                "isBoom": True,
+                "output": {
+                    "statusCode": 401,
+                    "payload": {"statusCode": 401, "error": "Unauthorized", "message": "Log out instance: Elias"},
+                },
+            },
+            "date": "2025-07-23T14:06:14.637Z",
+        }
+    ),
+    "disconnectionAt": "2025-07-23T14:06:14.642Z",
+}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def probe(state: str | None, code: int | None = None) -> ProbeResult:
+    return ProbeResult("zap-01", True, state=state, code=code)
+
+
+# --- Parsing -------------------------------------------------------------------------------------
+
+
+def test_it_parses_a_real_v2_row_with_its_double_encoded_disconnection() -> None:
+    row = parse_instance_row(ELIAS_ROW)
+
+    assert row == GatewayInstance(
+        name="Elias",
+        phone_number="",
+        connection_status="close",
+        disconnection_code=401,
+        disconnection_at=datetime(2025, 7, 23, 14, 6, 14, 642000, tzinfo=UTC),
+        disconnection_reason="Log out instance: Elias",
+    )
+
+
+def test_it_takes_the_phone_number_from_the_owner_jid_without_the_whatsapp_suffix() -> None:
+    assert parse_instance_row({"name": "a", "ownerJid": "556592298724@s.whatsapp.net"}).phone_number == "556592298724"
+    assert parse_instance_row({"name": "a", "ownerJid": "5511999990001:12@s.whatsapp.net"}).phone_number == (
+        "5511999990001"
+    )
+    assert parse_instance_row({"name": "a", "number": "5511988887777", "ownerJid": None}).phone_number == (
+        "5511988887777"
+    )
+
+
+def test_it_names_the_conflict_of_a_stream_error() -> None:
+    boom = {
+        "error": {
+            "data": {
+                "tag": "stream:error",
+                "attrs": {"code": "401"},
+                "content": [{"tag": "conflict", "attrs": {"type": "device_removed"}}],
+            }
+        }
+    }
+    row = parse_instance_row({"name": "a", "disconnectionReasonCode": 401, "disconnectionObject": json.dumps(boom)})
+
+    assert row.disconnection_reason == "conflict: device_removed"
+
+
+def test_it_tolerates_garbage_in_the_disconnection_fields() -> None:
+    row = parse_instance_row(
+        {"name": "a", "disconnectionReasonCode": "x", "disconnectionObject": "{not json", "disconnectionAt": "ontem"}
+    )
+    assert (row.disconnection_code, row.disconnection_at, row.disconnection_reason) == (None, None, "")
+
+    row = parse_instance_row({"name": "a", "disconnectionReasonCode": 403, "disconnectionObject": '"just a string"'})
+    assert (row.disconnection_code, row.disconnection_reason) == (403, "")
+
+
+def test_it_parses_the_v1_row_shape() -> None:
+    row = parse_instance_row(
+        {"instance": {"instanceName": "zap-v1", "owner": "5511999990009@s.whatsapp.net", "status": "open"}}
+    )
+
+    assert row == GatewayInstance(name="zap-v1", phone_number="5511999990009", connection_status="open")
+
+
+@pytest.mark.parametrize("row", [None, [], "zap", {}, {"name": ""}, {"instance": {"status": "open"}}])
+def test_it_skips_rows_without_a_name(row: object) -> None:
+    assert parse_instance_row(row) is None
+
+
+# --- Status mapping ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [
+        ("open", Status.CONNECTED),
+        ("connecting", Status.CONNECTING),
+        ("close", Status.DISCONNECTED),
+        ("refused", Status.DISCONNECTED),
+        (None, Status.UNKNOWN),
+        ("sleeping", Status.UNKNOWN),
+    ],
+)
+def test_it_maps_each_live_state(state: str | None, status: Status) -> None:
+    assert resolve_status(probe(state), None, None).status == status
+
+
+@pytest.mark.parametrize("code", [402, 403, 406])
+def test_a_close_with_a_fresh_ban_code_is_a_ban(code: int) -> None:
+    seen_connected = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    row = GatewayInstance("zap-01", disconnection_code=code, disconnection_at=seen_connected + timedelta(minutes=1))
+
+    seen = resolve_status(probe("close"), row, seen_connected)
+
+    assert seen.status == Status.BANNED
+    assert f"({code})" in seen.reason
+
+
+def test_a_ban_code_older_than_the_last_connection_is_stale() -> None:
+    seen_connected = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    row = GatewayInstance("zap-01", disconnection_code=403, disconnection_at=seen_connected - timedelta(days=2))
+
+    assert resolve_status(probe("close"), row, seen_connected).status == Status.DISCONNECTED
+
+
+def test_a_stale_ban_code_on_an_open_instance_is_ignored() -> None:
+    row = GatewayInstance("zap-01", disconnection_code=403, disconnection_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+    assert resolve_status(probe("open"), row, None) == resolve_status(probe("open"), None, None)
+    assert resolve_status(probe("open"), row, None).status == Status.CONNECTED
+
+
+def test_a_fresh_401_needs_a_new_qr_but_is_not_a_ban() -> None:
+    row = GatewayInstance("zap-01", disconnection_code=401, disconnection_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+    seen = resolve_status(probe("close"), row, None)
+
+    assert seen.status == Status.DISCONNECTED
+    assert "QR" in seen.reason
+
+
+def test_a_v1_close_with_a_ban_status_reason_is_a_ban() -> None:
+    assert resolve_status(probe("close", code=403), None, None).status == Status.BANNED
+
+
+def test_the_gateway_is_down_only_when_every_probe_fails_for_a_gateway_reason() -> None:
+    down = ProbeResult("a", False, failure=ProbeFailure.UNREACHABLE, error="gateway inacessível")
+    hang = ProbeResult("b", False, failure=ProbeFailure.TIMEOUT)
+    fine = ProbeResult("c", True, state="open")
+    licence = ProbeResult("d", False, failure=ProbeFailure.LICENSE_REQUIRED, http_status=503)
+
+    assert gateway_failure([down, down]).kind == GatewayErrorKind.UNREACHABLE
+    assert gateway_failure([hang, down]).kind == GatewayErrorKind.UNREACHABLE
+    assert gateway_failure([hang, hang]).kind == GatewayErrorKind.TIMEOUT
+    assert gateway_failure([down, fine]) is None
+    assert gateway_failure([hang, fine]) is None
+    assert gateway_failure([]) is None
+    assert gateway_failure([fine, licence]).kind == GatewayErrorKind.LICENSE_REQUIRED
+
+
+def test_the_client_reads_its_defaults_from_settings(settings) -> None:
+    settings.EVOLUTION_API_URL = "http://evo.example:8080/"
+    settings.EVOLUTION_API_KEY = "k"
+    settings.EVOLUTION_TIMEOUT = 2.5
+    settings.EVOLUTION_CONCURRENCY = 7
+
+    client = EvolutionClient()
+
+    assert (client.base_url, client.api_key, client.timeout, client.concurrency) == (
+        "http://evo.example:8080",
+        "k",
+        2.5,
+        7,
+    )
+    assert "k" not in repr(client)
+
+
+# --- Against the simulator -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def sim() -> Iterator[object]:
+    from instances.simulator import GatewaySimulator
+
+    with GatewaySimulator(api_key=API_KEY, seed=1) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def client(sim) -> EvolutionClient:
+    return EvolutionClient(sim.url, API_KEY, timeout=0.5, concurrency=20)
+
+
+def test_it_lists_the_fleet_with_phone_numbers_and_disconnections(sim, client) -> None:
+    sim.add_instance("zap-01", state="open", phone_number="5511999990001")
+    sim.add_instance("zap-02", state="close", disconnection_code=403)
+
+    rows = {row.name: row for row in client.fetch_instances()}
+
+    assert rows["zap-01"].phone_number == "5511999990001"
+    assert rows["zap-01"].disconnection_code is None
+    assert rows["zap-02"].disconnection_code == 403
+    assert datetime.now(UTC) - rows["zap-02"].disconnection_at < timedelta(minutes=1)
+
+
+def test_it_lists_a_v1_gateway_too() -> None:
+    from instances.simulator import GatewaySimulator
+
+    with GatewaySimulator(api_key=API_KEY, shape="v1") as sim:
+        sim.add_instance("zap-01", state="open", phone_number="5511999990001")
+        sim.add_instance("zap-02", state="connecting")
+        client = EvolutionClient(sim.url, API_KEY, timeout=1)
+
+        rows = {row.name: row for row in client.fetch_instances()}
+        probes = client.probe_all(["zap-01", "zap-02"])
+
+    assert rows["zap-01"].phone_number == "5511999990001"
+    assert set(rows) == {"zap-01", "zap-02"}
+    assert probes["zap-01"].status == Status.CONNECTED
+    assert probes["zap-02"].status == Status.CONNECTING
+
+
+def test_it_probes_the_live_state_of_every_instance(sim, client) -> None:
+    sim.add_instance("zap-01", state="open")
+    sim.add_instance("zap-02", state="connecting")
+    sim.add_instance("zap-03", state="open")
+    sim.set_state("zap-03", "close")  # a transient drop: no code
+
+    probes = client.probe_all(["zap-01", "zap-02", "zap-03"])
+
+    assert {name: p.status for name, p in probes.items()} == {
+        "zap-01": Status.CONNECTED,
+        "zap-02": Status.CONNECTING,
+        "zap-03": Status.DISCONNECTED,
+    }
+    assert all(p.ok and p.http_status == 200 for p in probes.values())
+
+
+@pytest.mark.parametrize(("code", "status"), [(402, Status.BANNED), (403, Status.BANNED), (406, Status.BANNED)])
+def test_a_ban_on_the_gateway_reads_as_banned(sim, client, code: int, status: Status) -> None:
+    sim.add_instance("zap-01", state="open")
+    seen_connected = datetime.now(UTC) - timedelta(seconds=5)
+    sim.set_state("zap-01", "close", code=code)
+
+    row = next(r for r in client.fetch_instances() if r.name == "zap-01")
+    result = client.probe_all(["zap-01"])["zap-01"]
+
+    assert resolve_status(result, row, seen_connected).status == status
+
+
+def test_a_logout_on_the_gateway_reads_as_disconnected(sim, client) -> None:
+    sim.add_instance("zap-01", state="open")
+    seen_connected = datetime.now(UTC) - timedelta(seconds=5)
+    sim.set_state("zap-01", "close", code=401)
+
+    row = next(r for r in client.fetch_instances() if r.name == "zap-01")
+    result = client.probe_all(["zap-01"])["zap-01"]
+
+    assert resolve_status(result, row, seen_connected).status == Status.DISCONNECTED
+
+
+def test_a_re_paired_instance_keeps_its_old_ban_code_but_reads_as_connected(sim, client) -> None:
+    sim.add_instance("zap-01", state="close", disconnection_code=403)
+    sim.set_state("zap-01", "open")
+
+    row = next(r for r in client.fetch_instances() if r.name == "zap-01")
+    result = client.probe_all(["zap-01"])["zap-01"]
+
+    assert row.disconnection_code == 403
+    assert resolve_status(result, row, None).status == Status.CONNECTED
+
+
+@pytest.mark.parametrize(
+    ("fault", "failure"),
+    [
+        ("error_body", ProbeFailure.ERROR_BODY),
+        ("not_found", ProbeFailure.NOT_FOUND),
+        ("http500", ProbeFailure.SERVER_ERROR),
+    ],
+)
+def test_one_broken_instance_fails_alone(sim, client, fault: str, failure: ProbeFailure) -> None:
+    sim.add_instance("zap-01", state="open")
+    sim.add_instance("zap-02", state="open")
+    sim.set_fault("zap-02", fault)
+
+    probes = client.probe_all(["zap-01", "zap-02"])
+
+    assert probes["zap-01"].ok
+    assert not probes["zap-02"].ok
+    assert probes["zap-02"].failure == failure
+    assert probes["zap-02"].error
+    assert gateway_failure(probes.values()) is None
+
+
+def test_an_instance_the_gateway_does_not_know_is_not_found(sim, client) -> None:
+    result = client.probe_all(["ghost"])["ghost"]
+
+    assert (result.ok, result.failure, result.http_status) == (False, ProbeFailure.NOT_FOUND, 404)
+
+
+def test_a_hanging_instance_times_out_without_delaying_the_others(sim, client) -> None:
+    sim.add_instances(40)
+    sim.set_fault("sim-007", "hang")
+    names = [f"sim-{i:03d}" for i in range(1, 41)]
+
+    started = time.monotonic()
+    probes = client.probe_all(names)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < client.timeout + 0.5
+    assert probes["sim-007"].failure == ProbeFailure.TIMEOUT
+    assert sum(p.ok for p in probes.values()) == 39
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "http_status"),
+    [
+        ("license_required", GatewayErrorKind.LICENSE_REQUIRED, 503),
+        ("http500", GatewayErrorKind.SERVER_ERROR, 500),
+        ("down", GatewayErrorKind.UNREACHABLE, None),
+    ],
+)
+def test_a_broken_gateway_is_a_gateway_problem_for_the_list_and_the_probes(
+    sim, client, fault: str, kind: GatewayErrorKind, http_status: int | None
+) -> None:
+    sim.add_instance("zap-01", state="open")
+    sim.add_instance("zap-02", state="open")
+    sim.set_gateway_fault(fault)
+
+    with pytest.raises(GatewayUnavailable) as raised:
+        client.fetch_instances()
+    probes = client.probe_all(["zap-01", "zap-02"])
+
+    assert (raised.value.kind, raised.value.http_status) == (kind, http_status)
+    assert not raised.value.permanent
+    assert gateway_failure(probes.values()).kind == kind
+
+
+def test_a_closed_port_is_unreachable_and_fails_fast() -> None:
+    client = EvolutionClient(f"http://127.0.0.1:{closed_port()}", API_KEY, timeout=3)
+
+    started = time.monotonic()
+    with pytest.raises(GatewayUnavailable) as raised:
+        client.fetch_instances()
+    probes = client.probe_all(["zap-01", "zap-02"])
+
+    assert raised.value.kind == GatewayErrorKind.UNREACHABLE
+    assert gateway_failure(probes.values()).kind == GatewayErrorKind.UNREACHABLE
+    assert time.monotonic() - started < 2
+
+
+def test_a_wrong_api_key_is_a_permanent_gateway_problem(sim) -> None:
+    sim.add_instance("zap-01", state="open")
+    client = EvolutionClient(sim.url, "wrong-key", timeout=1)
+
+    with pytest.raises(GatewayUnavailable) as raised:
+        client.fetch_instances()
+
+    assert raised.value.kind == GatewayErrorKind.UNAUTHORIZED
+    assert raised.value.permanent
+    assert gateway_failure(client.probe_all(["zap-01"]).values()).permanent
+
+
+def test_connect_returns_the_qr_of_a_closed_instance(sim, client) -> None:
+    sim.add_instance("zap-01", state="close")
+
+    qr = client.connect("zap-01")
+
+    assert {"code", "base64"} <= qr.keys()
+
+
+def test_connect_treats_a_200_that_says_error_as_a_failure(sim, client) -> None:
+    sim.add_instance("zap-01", state="close")
+    sim.set_fault("zap-01", "error_body")
+
+    with pytest.raises(InstanceRequestFailed) as raised:
+        client.connect("zap-01")
+
+    assert raised.value.failure == ProbeFailure.ERROR_BODY
+
+
+def test_connect_to_an_unknown_instance_is_not_found(sim, client) -> None:
+    with pytest.raises(InstanceRequestFailed) as raised:
+        client.connect("ghost")
+
+    assert raised.value.failure == ProbeFailure.NOT_FOUND
