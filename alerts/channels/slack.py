@@ -1,11 +1,37 @@
-"""Slack channel (placeholder until engineer D lands it)."""
+"""Slack channel: an incoming webhook, or a bot token posting with ``chat.postMessage``.
+
+Every outcome maps to the delivery contract: 429 → ``retry_after``; 5xx, timeouts and
+connection errors → transient; a gone webhook, bad token or unknown channel → permanent.
+The transport never retries nor sleeps (slack-sdk's retry handlers are switched off):
+delivery owns retries, backoff and the one-message-a-second pace.
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
+import hashlib
+import http.client
+from collections.abc import Mapping
+from typing import Any
 
+from django.conf import settings
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
+from slack_sdk.webhook import WebhookClient
+
+from alerts.channels import render
 from alerts.channels.base import Message, Transport, TransportError
-from alerts.models import Channel
+from alerts.models import Channel, NotificationKind
+
+HEADER_MAX = 150  # Block Kit: header text is plain_text, at most 150 characters
+SECTION_MAX = 3000  # Block Kit: section mrkdwn, at most 3000 characters
+MENTION = "<!channel> "
+
+# Web API errors worth trying again; any other ``ok: false`` means the setup is wrong
+# (invalid_auth, channel_not_found, not_in_channel, account_inactive, …) and retrying
+# the same request cannot help. https://api.slack.com/methods/chat.postMessage#errors
+TRANSIENT_API_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 
 
 class SlackTransport(Transport):
@@ -14,5 +40,170 @@ class SlackTransport(Transport):
     def is_configured(self) -> bool:
         return bool(settings.SLACK_WEBHOOK_URL or settings.SLACK_BOT_TOKEN)
 
+    def config_fingerprint(self) -> str:
+        if settings.SLACK_WEBHOOK_URL:
+            raw = f"webhook|{settings.SLACK_WEBHOOK_URL}"
+        else:
+            raw = f"bot|{settings.SLACK_API_URL}|{settings.SLACK_BOT_TOKEN}|{settings.SLACK_CHANNEL}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
     def send(self, message: Message) -> None:
-        raise TransportError("Slack ainda não implementado")
+        if not message.items:
+            return  # nothing to say: an empty post would only be noise
+        text, blocks = build(message)
+        try:
+            if settings.SLACK_WEBHOOK_URL:
+                self._send_webhook(text, blocks)
+            else:
+                self._send_api(text, blocks)
+        # urllib's URLError, socket timeouts and resets are all OSError; a truncated answer
+        # is an HTTPException. Slack may or may not have posted: retrying is the safe side.
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransportError(f"Slack inacessível: {exc}") from exc
+
+    def _send_webhook(self, text: str, blocks: list[dict[str, Any]]) -> None:
+        client = WebhookClient(settings.SLACK_WEBHOOK_URL, timeout=settings.SLACK_TIMEOUT, retry_handlers=[])
+        try:
+            # WebhookClient returns HTTP errors (429, 404, 5xx) as a response, it does not raise.
+            response = client.send(text=text, blocks=blocks)
+        except SlackRequestError as exc:
+            raise TransportError(f"URL do webhook do Slack inválida: {exc}", permanent=True) from exc
+        if 200 <= response.status_code < 300:
+            return
+        raise _http_error(response.status_code, response.headers, str(response.body or "").strip())
+
+    def _send_api(self, text: str, blocks: list[dict[str, Any]]) -> None:
+        client = WebClient(
+            token=settings.SLACK_BOT_TOKEN,
+            base_url=settings.SLACK_API_URL,
+            timeout=settings.SLACK_TIMEOUT,
+            retry_handlers=[],
+        )
+        try:
+            client.chat_postMessage(channel=settings.SLACK_CHANNEL, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            # WebClient raises unless it got HTTP 200 with ``ok: true``.
+            response = exc.response
+            data = response.data if isinstance(response.data, dict) else {}
+            error = str(data.get("error") or "")
+            if response.status_code != 200:
+                raise _http_error(response.status_code, response.headers, error) from exc
+            permanent = error not in TRANSIENT_API_ERRORS and not error.startswith("Received a response")
+            raise TransportError(
+                f"Slack recusou a mensagem: {error or 'erro desconhecido'}", permanent=permanent
+            ) from exc
+        except SlackRequestError as exc:
+            raise TransportError(f"configuração do Slack inválida: {exc}", permanent=True) from exc
+        except SlackClientError as exc:
+            raise TransportError(f"erro do cliente Slack: {exc}") from exc
+
+
+def _http_error(status: int, headers: Mapping[str, Any], error: str) -> TransportError:
+    """Map a non-2xx Slack answer to the contract's transient / rate-limited / permanent."""
+    detail = f"Slack respondeu HTTP {status}" + (f": {error[:200]}" if error else "")
+    if status == 429:
+        return TransportError(detail, retry_after=_retry_after(headers))
+    # 408 and 5xx are Slack's own trouble; 404 no_service, 403 invalid_token, 410
+    # channel_is_archived, 400 invalid_payload will fail the same way every time.
+    if status == 408 or status >= 500 or status < 400:
+        return TransportError(detail)
+    return TransportError(detail, permanent=True)
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float | None:
+    """Return Slack's ``Retry-After`` in seconds (header names arrive in any case)."""
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return max(float(value), 0.0)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+# --- Block Kit -----------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn reserves for links and mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, HEADER_MAX), "emoji": True}}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_MAX)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _line(v: render.ItemView) -> str:
+    """One alert in a grouped message, mrkdwn."""
+    link = f"<{v.url}|abrir>"
+    if v.kind == NotificationKind.RESOLVED:
+        return f"{v.emoji} Resolvido: *{escape(v.title)}* (durou {v.duration}) · {link}"
+    if v.kind == NotificationKind.REMINDER:
+        lead = f"{v.emoji} Lembrete: *{escape(v.title)}* (sem reconhecimento há {v.duration})"
+    else:
+        lead = f"{v.emoji} *{escape(v.title)}*"
+    return f"{lead} — {escape(_clip(v.reason, 500))} · desde {v.since} · {link}"
+
+
+def _detail(v: render.ItemView) -> str:
+    """The body of a single-alert message, mrkdwn."""
+    lines = [f"*Instância:* {escape(v.instance)}", f"*Motivo:* {escape(v.reason)}", f"*Desde:* {v.since}"]
+    if v.kind == NotificationKind.RESOLVED:
+        lines.append(f"*Duração:* {v.duration}")
+    lines.append(f"<{v.url}|Abrir no portal>")
+    return "\n".join(lines)
+
+
+def _chunks(lines: list[str], limit: int) -> list[str]:
+    """Pack lines into as few section texts as the section limit allows."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        line = _clip(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def build(message: Message) -> tuple[str, list[dict[str, Any]]]:
+    """Return the fallback text and the Block Kit blocks of a message.
+
+    ``text`` is what notifications and old clients show, so it carries everything the
+    blocks say; an urgent message starts both with ``<!channel>`` so the mention pings.
+    """
+    mention = MENTION if message.urgent else ""
+    shown, left_out = render.views(message)
+    footer = " · ".join(
+        p for p in (render.fleet_line(message), f"Julia Monitor · {render.since(message.created_at)}") if p
+    )
+    if len(shown) == 1 and not left_out:
+        v = shown[0]
+        blocks = [_header(v.headline), _section(mention + _detail(v)), _context(footer)]
+        text = f"{mention}{escape(v.headline)}: {escape(v.reason)} (desde {v.since}) {v.url}"
+        return text, blocks
+
+    lines = [_line(v) for v in shown]
+    if left_out:
+        lines.append(f"{render.more_line(left_out)} · <{render.alerts_url()}|ver todos>")
+    sections = _chunks(lines, SECTION_MAX - len(mention))
+    sections[0] = mention + sections[0]
+    blocks = [_header(render.summary(message)), *(_section(s) for s in sections), _context(footer)]
+    text = f"{mention}{render.summary(message)}\n" + "\n".join(lines)
+    return text, blocks

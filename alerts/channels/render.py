@@ -1,0 +1,180 @@
+"""The words every channel uses to tell people about alerts (pt-BR), in one place.
+
+Slack and email differ only in markup: both take the same headline, summary, per-alert
+lines, durations and links from here, so a wording change is made once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from alerts.channels.base import Item, Message
+from alerts.models import SEVERITY_EMOJI, Alert, NotificationKind, Severity
+
+# A grouped message lists this many alerts, then "+N outros": a storm stays one readable post.
+MAX_ITEMS = 15
+
+RESOLVED_EMOJI = "✅"
+REMINDER_EMOJI = "🔁"
+SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2}
+KIND_RANK = {NotificationKind.FIRING: 0, NotificationKind.REMINDER: 1, NotificationKind.RESOLVED: 2}
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One alert as the reader sees it, already worded; channels only add markup."""
+
+    kind: str
+    emoji: str
+    headline: str  # "🚨 Instância zap-01 BANIDA", "✅ Resolvido: … (durou 12 min)"
+    title: str
+    reason: str
+    instance: str
+    since: str
+    duration: str
+    url: str
+
+
+def since(at: datetime) -> str:
+    """Return a moment in the portal's time zone (São Paulo) as ``dd/mm HH:MM``."""
+    return timezone.localtime(at).strftime("%d/%m %H:%M")
+
+
+def format_duration(delta: timedelta) -> str:
+    """Return a short pt-BR duration: "menos de 1 min", "12 min", "2 h 5 min", "3 d 4 h"."""
+    minutes = int(delta.total_seconds()) // 60
+    if minutes < 1:
+        return "menos de 1 min"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+def duration(alert: Alert, now: datetime | None = None) -> str:
+    """Return how long the alert lasted (resolved) or has lasted so far (open)."""
+    end = alert.resolved_at or now or timezone.now()
+    return format_duration(end - alert.first_seen_at)
+
+
+def alert_url(alert: Alert) -> str:
+    """Return the alert's page in the portal (the admin change page until the alert pages exist)."""
+    return f"{settings.SITE_URL}/admin/alerts/alert/{alert.pk}/change/"
+
+
+def alerts_url() -> str:
+    return f"{settings.SITE_URL}/admin/alerts/alert/"
+
+
+def describe(item: Item, now: datetime | None = None) -> str:
+    """Return the one-line headline of an item: what happened, to what, and for how long."""
+    alert = item.alert
+    if item.kind == NotificationKind.RESOLVED:
+        return f"{RESOLVED_EMOJI} Resolvido: {alert.title} (durou {duration(alert, now)})"
+    if item.kind == NotificationKind.REMINDER:
+        return f"{REMINDER_EMOJI} Lembrete: {alert.title} (sem reconhecimento há {duration(alert, now)})"
+    return f"{alert.emoji} {alert.title}"
+
+
+def view(item: Item, now: datetime | None = None) -> ItemView:
+    alert = item.alert
+    if item.kind == NotificationKind.RESOLVED:
+        emoji = RESOLVED_EMOJI
+    elif item.kind == NotificationKind.REMINDER:
+        emoji = REMINDER_EMOJI
+    else:
+        emoji = alert.emoji
+    return ItemView(
+        kind=item.kind,
+        emoji=emoji,
+        headline=describe(item, now),
+        title=alert.title,
+        reason=alert.message,
+        # Fleet alerts (all offline, gateway) have no instance: they are about the whole fleet.
+        instance=alert.instance.name if alert.instance_id else "frota",
+        since=since(alert.first_seen_at),
+        duration=duration(alert, now),
+        url=alert_url(alert),
+    )
+
+
+def ordered(message: Message) -> list[Item]:
+    """Return the items worst first: new alerts by severity, then reminders, then resolutions."""
+    return sorted(
+        message.items,
+        key=lambda i: (KIND_RANK.get(i.kind, 9), SEVERITY_RANK.get(i.alert.severity, 9)),
+    )
+
+
+def views(message: Message) -> tuple[list[ItemView], int]:
+    """Return the views to list (at most ``MAX_ITEMS``) and how many were left out."""
+    items = ordered(message)
+    shown = [view(i, message.created_at) for i in items[:MAX_ITEMS]]
+    return shown, len(items) - len(shown)
+
+
+def _counts(message: Message) -> dict[str, int]:
+    counts = dict.fromkeys(KIND_RANK, 0)
+    for item in message.items:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+    return counts
+
+
+def _worst_emoji(message: Message) -> str:
+    firing = [i.alert.severity for i in message.items if i.kind == NotificationKind.FIRING]
+    worst = min(firing, key=lambda s: SEVERITY_RANK.get(s, 9), default=Severity.WARNING)
+    return SEVERITY_EMOJI.get(worst, "")
+
+
+def summary_parts(message: Message) -> list[str]:
+    """Return the counts of a grouped message without emoji: ["2 novos", "1 resolvido"]."""
+    counts = _counts(message)
+    parts = []
+    if n := counts[NotificationKind.FIRING]:
+        parts.append(f"{n} novo" if n == 1 else f"{n} novos")
+    if n := counts[NotificationKind.REMINDER]:
+        parts.append(f"{n} lembrete" if n == 1 else f"{n} lembretes")
+    if n := counts[NotificationKind.RESOLVED]:
+        parts.append(f"{n} resolvido" if n == 1 else f"{n} resolvidos")
+    return parts
+
+
+def summary(message: Message) -> str:
+    """Return the header of a grouped message: "🚨 5 alertas novos · 🔁 1 lembrete · ✅ 2 resolvidos"."""
+    counts = _counts(message)
+    parts = []
+    if n := counts[NotificationKind.FIRING]:
+        parts.append(
+            f"{_worst_emoji(message)} {n} alerta novo" if n == 1 else f"{_worst_emoji(message)} {n} alertas novos"
+        )
+    if n := counts[NotificationKind.REMINDER]:
+        parts.append(f"{REMINDER_EMOJI} {n} lembrete" if n == 1 else f"{REMINDER_EMOJI} {n} lembretes")
+    if n := counts[NotificationKind.RESOLVED]:
+        parts.append(f"{RESOLVED_EMOJI} {n} resolvido" if n == 1 else f"{RESOLVED_EMOJI} {n} resolvidos")
+    return " · ".join(parts)
+
+
+def headline(message: Message) -> str:
+    """Return the first line of a message: the item itself when alone, else the summary."""
+    if len(message.items) == 1:
+        return describe(message.items[0], message.created_at)
+    return summary(message)
+
+
+def more_line(left_out: int) -> str:
+    return f"+{left_out} outros" if left_out != 1 else "+1 outro"
+
+
+def fleet_line(message: Message) -> str:
+    """Return the fleet context ("12 de 300 instâncias online"), or "" when delivery gave none."""
+    online, total = message.context.get("online"), message.context.get("total")
+    if online is None or total is None:
+        return ""
+    return f"{online} de {total} instâncias online"

@@ -1,0 +1,104 @@
+"""Fixtures that point the Slack and email channels at real local servers (tests/fakes.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pytest_django.fixtures import Settings
+
+from alerts.channels.base import Item, Message
+from alerts.models import Alert, NotificationKind, Rule, Severity
+from instances.models import Instance
+from tests.fakes import FakeSlack, SmtpServer
+
+ALERT_EMAILS = ["ops@example.com", "plantao@example.com"]
+# 10/03 14:05 in São Paulo (UTC-3): what the channels must print as "desde".
+FIRST_SEEN = datetime(2025, 3, 10, 17, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+def make_alert(make_instance: Callable[..., Instance]) -> Callable[..., Alert]:
+    """Create an alert row directly: ``make_alert("zap-02", rule=Rule.INSTANCE_OFFLINE)``.
+
+    An instance of that name is created on first use; ``instance=None`` makes a fleet alert.
+    Defaults: a ban of zap-01, first seen at ``FIRST_SEEN``.
+    """
+
+    def make(name: str | None = "zap-01", **fields: Any) -> Alert:
+        instance = None
+        if name is not None:
+            instance = Instance.objects.filter(name=name).first() or make_instance(name)
+        rule = fields.setdefault("rule", Rule.INSTANCE_BANNED)
+        fields.setdefault("severity", Severity.CRITICAL)
+        fields.setdefault("title", f"Instância {name} BANIDA")
+        fields.setdefault("message", f"{name} foi banida pelo WhatsApp: conta suspensa (403).")
+        fields.setdefault("first_seen_at", FIRST_SEEN)
+        fields.setdefault("key", f"{rule}:{instance.pk if instance else 'frota'}")
+        return Alert.objects.create(instance=instance, **fields)
+
+    return make
+
+
+@pytest.fixture
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """slack-sdk honours HTTP(S)_PROXY: never route a local fake through a proxy."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def fake_slack(settings: Settings, _no_proxy: None) -> Iterator[FakeSlack]:
+    """A fake Slack, with the channel configured for its incoming webhook."""
+    with FakeSlack() as slack:
+        settings.SLACK_WEBHOOK_URL = slack.url_webhook
+        settings.SLACK_BOT_TOKEN = ""
+        settings.SLACK_API_URL = slack.url_api
+        settings.SLACK_TIMEOUT = 2
+        yield slack
+
+
+@pytest.fixture
+def fake_slack_bot(settings: Settings, _no_proxy: None) -> Iterator[FakeSlack]:
+    """A fake Slack, with the channel configured for a bot token posting to ``#julia-alertas``."""
+    with FakeSlack(token="xoxb-test-token", channels={"#julia-alertas"}) as slack:
+        settings.SLACK_WEBHOOK_URL = ""
+        settings.SLACK_BOT_TOKEN = slack.token
+        settings.SLACK_CHANNEL = "#julia-alertas"
+        settings.SLACK_API_URL = slack.url_api
+        settings.SLACK_TIMEOUT = 2
+        yield slack
+
+
+@pytest.fixture
+def smtp_server(settings: Settings) -> Iterator[SmtpServer]:
+    """A real SMTP server, with Django's SMTP backend and ``ALERT_EMAILS`` pointed at it."""
+    with SmtpServer() as server:
+        # pytest-django swaps in the locmem backend; the email channel must really talk SMTP.
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = server.host
+        settings.EMAIL_PORT = server.port
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_USE_SSL = False
+        settings.EMAIL_TIMEOUT = 2
+        settings.ALERT_EMAILS = list(ALERT_EMAILS)
+        yield server
+
+
+@pytest.fixture
+def make_message() -> Callable[..., Message]:
+    """Build a message: bare alerts are firings, ``(alert, kind)`` pairs say what is said.
+
+    ``at`` (when delivery builds it) defaults to 12 minutes after ``FIRST_SEEN``; keyword
+    arguments are the fleet context (``online=3, total=5``).
+    """
+
+    def make(*items: Alert | tuple[Alert, str], at: datetime | None = None, **context: int) -> Message:
+        built = [Item(i, NotificationKind.FIRING) if isinstance(i, Alert) else Item(i[0], i[1]) for i in items]
+        return Message(built, at or FIRST_SEEN + timedelta(minutes=12), dict(context))
+
+    return make
