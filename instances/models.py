@@ -6,9 +6,9 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
@@ -30,6 +30,10 @@ STATUS_EMOJI = {
 
 def status_emoji(status: str) -> str:
     return STATUS_EMOJI.get(status, "❓")
+
+
+# ``last_message_at`` may lag the newest message by up to this much (see ``record_sent``).
+LAST_MESSAGE_RESOLUTION = timedelta(minutes=1)
 
 
 def hour_start(at: datetime) -> datetime:
@@ -158,32 +162,41 @@ class Instance(models.Model):
     def record_sent(self, message_id: str | None = None, at: datetime | None = None, count: int = 1) -> bool:
         """Count ``count`` sent messages; return False if ``message_id`` was already counted.
 
-        The id is stored in the same transaction as the counter, so a gateway that retries a
-        webhook, or two deliveries racing, count the message exactly once.
+        The id and the counter change in one transaction, so a gateway that retries a
+        webhook, or two deliveries racing, count the message exactly once. Plain
+        ``INSERT … ON CONFLICT`` statements (PostgreSQL and SQLite alike) keep this at three
+        round trips: it is the hot path of webhook ingestion.
         """
         at = at or timezone.now()
-        bucket_hour = hour_start(at)
-        message_id = message_id[:128] if message_id else None
-        for _attempt in range(3):
-            try:
-                with transaction.atomic():
-                    if message_id:
-                        SentMessage.objects.create(instance=self, message_id=message_id, sent_at=at)
-                    updated = UsageBucket.objects.filter(instance=self, hour=bucket_hour).update(
-                        count=F("count") + count
-                    )
-                    if not updated:
-                        UsageBucket.objects.create(instance=self, hour=bucket_hour, count=count)
-                    # Kept on the instance so the overview needs no scan of the usage history.
-                    Instance.objects.filter(pk=self.pk).update(
-                        last_message_at=Coalesce(Greatest(F("last_message_at"), at), at)
-                    )
-                return True
-            except IntegrityError:
-                if message_id and SentMessage.objects.filter(instance=self, message_id=message_id).exists():
+        ops = connection.ops
+        instance_table = Instance._meta.db_table
+        message_table, bucket_table = SentMessage._meta.db_table, UsageBucket._meta.db_table
+        with transaction.atomic(), connection.cursor() as cursor:
+            if message_id:
+                cursor.execute(
+                    f"INSERT INTO {message_table} (instance_id, message_id, sent_at) VALUES (%s, %s, %s) "  # noqa: S608
+                    "ON CONFLICT (instance_id, message_id) DO NOTHING RETURNING id",
+                    [self.pk, message_id[:128], ops.adapt_datetimefield_value(at)],
+                )
+                if cursor.fetchone() is None:
                     return False
-                # Two first messages of one hour raced to create its bucket: it exists now.
-        raise RuntimeError(f"could not count a message for {self.name}")
+            cursor.execute(
+                f"INSERT INTO {bucket_table} (instance_id, hour, count) VALUES (%s, %s, %s) "  # noqa: S608
+                f"ON CONFLICT (instance_id, hour) DO UPDATE SET count = {bucket_table}.count + excluded.count",
+                [self.pk, ops.adapt_datetimefield_value(hour_start(at)), count],
+            )
+            # Kept on the instance so the overview needs no scan of the usage history; written
+            # at most once a minute per instance, as a hot row would serialise ingestion.
+            cursor.execute(
+                f"UPDATE {instance_table} SET last_message_at = %s "  # noqa: S608
+                "WHERE id = %s AND (last_message_at IS NULL OR last_message_at < %s)",
+                [
+                    ops.adapt_datetimefield_value(at),
+                    self.pk,
+                    ops.adapt_datetimefield_value(at - LAST_MESSAGE_RESOLUTION),
+                ],
+            )
+        return True
 
     def usage_by_hour(self, hours: int = 24, now: datetime | None = None) -> list[tuple[datetime, int]]:
         """Return (local hour start, messages) for the last ``hours`` clock hours, oldest first."""

@@ -1,11 +1,301 @@
-"""Evolution webhook ingestion (placeholder)."""
+"""Evolution webhook ingestion: sent messages and status changes pushed by the gateway.
 
+``POST /webhooks/evolution`` takes Evolution's envelope ``{"event", "instance", "data", ...}``
+from per-instance and global webhooks alike (``shared/reference/evolution-api.md`` §4). It
+answers fast and never calls out: Evolution waits on us and retries every answer except
+400/401/403/404/422, so a slow or failing portal would make it pile up retries.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+
+from instances.evolution import BAN_CODES, LOGGED_OUT_CODE, reason_for, status_from_state
+from instances.models import Instance, Status
+
+log = logging.getLogger(__name__)
+
+# Media sent with ``webhook.base64`` on carries the file in the payload, well past Django's
+# 2.5 MB request limit; a 4xx there would lose the count for good (Evolution does not retry
+# it), so the body is read directly up to this cap.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+# Phone and server clocks drift; a timestamp this far ahead is still "now", beyond it is junk.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+# Evolution stops reconnecting, and sends a close webhook, only for these codes (408 joined
+# them in 2.4.0-rc); only then does a code describe why the number is down.
+TERMINAL_CODES = BAN_CODES | {LOGGED_OUT_CODE, 408}
+
+SEND_MESSAGE = "send.message"
+MESSAGES_UPSERT = "messages.upsert"
+CONNECTION_UPDATE = "connection.update"
+STATUS_INSTANCE = "status.instance"
+LOGOUT_INSTANCE = "logout.instance"
+
+
+class WebhookError(Exception):
+    """A request we refuse, with the HTTP status and the pt-BR ``detail`` to answer."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Envelope:
+    event: str
+    instance: str
+    data: Any
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    message_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class StatusObservation:
+    status: Status
+    reason: str
+    at: datetime
+    code: int | None = None
+
+
+def normalize_event(name: str) -> str:
+    """Return the payload form (``send.message``) of any of Evolution's spellings of an event."""
+    return name.strip().lower().replace("_", ".").replace("-", ".")
 
 
 @csrf_exempt
-@require_POST
 def evolution_webhook(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"detail": "não implementado"}, status=501)
+    try:
+        if request.method != "POST":
+            response = JsonResponse({"detail": "Método não permitido: use POST."}, status=405)
+            response["Allow"] = "POST"
+            return response
+        authenticate(request)
+        return JsonResponse(ingest(parse_envelope(read_json(request)), timezone.now()))
+    except WebhookError as exc:
+        return JsonResponse({"detail": exc.detail}, status=exc.status)
+
+
+def authenticate(request: HttpRequest) -> None:
+    secret = settings.EVOLUTION_WEBHOOK_SECRET
+    if not secret:
+        raise WebhookError(
+            403, "Webhook desativado: o segredo (EVOLUTION_WEBHOOK_SECRET) não está configurado no portal."
+        )
+    given = request.headers.get("X-Webhook-Secret") or request.GET.get("token") or ""
+    # Bytes, because compare_digest refuses non-ASCII str; constant time against guessing.
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise WebhookError(401, "Segredo do webhook ausente ou inválido (cabeçalho X-Webhook-Secret ou ?token=).")
+
+
+def read_json(request: HttpRequest) -> Any:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise WebhookError(400, "Content-Length inválido.") from None
+    if length > MAX_BODY_BYTES:
+        raise WebhookError(413, "Corpo grande demais; desative o envio de mídia em base64 no webhook.")
+    raw = request.read()
+    if not raw.strip():
+        raise WebhookError(400, "Corpo vazio: envie o evento em JSON.")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise WebhookError(400, "Corpo não é um JSON válido.") from None
+
+
+def parse_envelope(payload: Any) -> Envelope:
+    if not isinstance(payload, dict):
+        raise WebhookError(400, "O corpo deve ser um objeto JSON com os campos event, instance e data.")
+    event, instance = payload.get("event"), payload.get("instance")
+    if not isinstance(event, str) or not event.strip():
+        raise WebhookError(400, "Campo obrigatório ausente ou inválido: event.")
+    if not isinstance(instance, str) or not instance.strip():
+        raise WebhookError(400, "Campo obrigatório ausente ou inválido: instance.")
+    return Envelope(event=normalize_event(event), instance=instance, data=payload.get("data"))
+
+
+def ingest(envelope: Envelope, now: datetime) -> dict[str, Any]:
+    """Record one event; return the answer body. The payload is fully parsed before any write."""
+    parser = PARSERS.get(envelope.event)
+    if parser is None:
+        return {"ok": True, "ignorado": True}
+    parsed = parser(envelope, now)
+    if not parsed:  # only incoming messages, or a state we do not know: nothing to record
+        return {"ok": True, "ignorado": True}
+    # Only what recording needs: this lookup runs for every counted message.
+    instance = Instance.objects.only("id", "name", "status").filter(name=envelope.instance).first()
+    if instance is None:
+        # Answer 2xx: the event itself is fine, and the check cycle discovers new instances
+        # (giving them capacities) from the gateway within a minute. Creating one here would
+        # also let any sender of a stray name add rows the poller can never find.
+        log.warning("Webhook %s de instância desconhecida %r ignorado", envelope.event, envelope.instance)
+        return {"ok": True, "ignorado": True, "detail": "Instância desconhecida."}
+    if isinstance(parsed, StatusObservation):
+        change = instance.record_status(parsed.status, parsed.reason, parsed.at, code=parsed.code)
+        return {"ok": True, "evento": envelope.event, "status": instance.status, "mudou": change is not None}
+    counted = sum(instance.record_sent(message.message_id, message.at) for message in parsed)
+    return {"ok": True, "evento": envelope.event, "contabilizadas": counted, "repetidas": len(parsed) - counted}
+
+
+# --- Sent messages ------------------------------------------------------------------------
+
+
+def parse_send_message(envelope: Envelope, now: datetime) -> list[OutgoingMessage]:
+    # send.message only ever reports our own sends (``fromMe`` is always true).
+    return [sent for item in message_items(envelope.data) if (sent := parse_message(item, now))]
+
+
+def parse_messages_upsert(envelope: Envelope, now: datetime) -> list[OutgoingMessage]:
+    # Upserts are mostly incoming messages; only ones typed on the phone (fromMe) are sends.
+    return [
+        sent
+        for item in message_items(envelope.data)
+        if item["key"].get("fromMe") is True and (sent := parse_message(item, now))
+    ]
+
+
+def message_items(data: Any) -> list[dict[str, Any]]:
+    """Return the messages of ``data``: one object, a list of them, or ``{"messages": [...]}``."""
+    if isinstance(data, dict) and "key" not in data and isinstance(data.get("messages"), list):
+        data = data["messages"]
+    items = data if isinstance(data, list) else [data]
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("key"), dict):
+            raise WebhookError(400, "data deve ser uma mensagem (objeto com key) ou uma lista delas.")
+    return items
+
+
+def parse_message(item: dict[str, Any], now: datetime) -> OutgoingMessage | None:
+    message_id = item["key"].get("id")
+    if isinstance(message_id, int) and not isinstance(message_id, bool):
+        message_id = str(message_id)
+    if not isinstance(message_id, str) or not message_id.strip():
+        # Without an id a gateway retry would count twice; Evolution always sends one.
+        log.warning("Mensagem sem key.id no webhook ignorada")
+        return None
+    return OutgoingMessage(
+        message_id=message_id.strip(), at=sane_time(epoch_seconds(item.get("messageTimestamp")), now)
+    )
+
+
+def epoch_seconds(value: Any) -> float | None:
+    """Return a ``messageTimestamp`` in epoch seconds, or None if it is not one.
+
+    Baileys sends a number, a numeric string, or a protobuf Long ``{"low", "high"}``.
+    """
+    if isinstance(value, dict) and isinstance(value.get("low"), int) and isinstance(value.get("high"), int):
+        value = (value["high"] << 32) + (value["low"] & 0xFFFFFFFF)
+    elif isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return value / 1000 if value > 1e11 else float(value)  # milliseconds, from some senders
+
+
+def sane_time(seconds: float | None, now: datetime) -> datetime:
+    """Return the event time if it is plausible, else ``now`` (the receive time).
+
+    Never the envelope's ``date_time``: Evolution stamps it with the server's local clock and
+    a ``Z`` suffix, so it is hours off whenever the server is not on UTC.
+    """
+    if seconds is None:
+        return now
+    try:
+        at = datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return now
+    if at > now + FUTURE_TOLERANCE or at < now - timedelta(days=settings.MESSAGE_ID_RETENTION_DAYS):
+        # Older than the de-duplication window it could be a replay we no longer recognise.
+        return now
+    return min(at, now)
+
+
+# --- Status -------------------------------------------------------------------------------
+
+
+def parse_connection_update(envelope: Envelope, now: datetime) -> StatusObservation | None:
+    data = require_object(envelope.data)
+    state = data.get("state")
+    if not isinstance(state, str):
+        raise WebhookError(400, "connection.update sem data.state.")
+    return observation(state, status_code(data.get("statusReason")), now)
+
+
+def parse_status_instance(envelope: Envelope, now: datetime) -> StatusObservation | None:
+    data = require_object(envelope.data)
+    state = data.get("status")
+    if not isinstance(state, str):
+        raise WebhookError(400, "status.instance sem data.status.")
+    # disconnectionAt is a real UTC instant (a JS Date), unlike the envelope's date_time, and
+    # lets a late retry lose against a newer observation instead of overwriting it.
+    at = sane_time(iso_seconds(data.get("disconnectionAt")), now)
+    return observation(state, status_code(data.get("disconnectionReasonCode")), at)
+
+
+def parse_logout_instance(envelope: Envelope, now: datetime) -> StatusObservation:
+    return StatusObservation(status=Status.DISCONNECTED, reason="logout", at=now)
+
+
+def observation(state: str, code: int | None, at: datetime) -> StatusObservation | None:
+    status = status_from_state(state, code)
+    if status == Status.UNKNOWN:
+        return None
+    if status not in (Status.DISCONNECTED, Status.BANNED):
+        return StatusObservation(status=status, reason="", at=at)
+    if state.strip().lower() == "refused":
+        return StatusObservation(status=status, reason="pareamento abandonado: limite de QR atingido", at=at)
+    terminal = code if code in TERMINAL_CODES else None
+    return StatusObservation(status=status, reason=reason_for(code) or "conexão encerrada", at=at, code=terminal)
+
+
+def require_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise WebhookError(400, "data deve ser um objeto.")
+    return data
+
+
+def status_code(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 999:
+        return None
+    return value
+
+
+def iso_seconds(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at.timestamp() if at.tzinfo else None
+
+
+PARSERS: dict[str, Callable[[Envelope, datetime], Any]] = {
+    SEND_MESSAGE: parse_send_message,
+    MESSAGES_UPSERT: parse_messages_upsert,
+    CONNECTION_UPDATE: parse_connection_update,
+    STATUS_INSTANCE: parse_status_instance,
+    LOGOUT_INSTANCE: parse_logout_instance,
+}

@@ -128,10 +128,19 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+    # Persistent connections by default (a new PostgreSQL connection per webhook caps
+    # ingestion at ~80/s); DB_POOL=true uses psycopg's pool instead, which needs age 0.
+    DB_POOL = env_bool("DB_POOL", default=False)
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=0 if DB_POOL else env_int("DB_CONN_MAX_AGE", 60),
+            conn_health_checks=True,
+        )
+    }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"].setdefault("OPTIONS", {})
-    elif env_bool("DB_POOL", default=False):
+    elif DB_POOL:
         # Never in the qcluster process: its workers are forked (django-q2 #209).
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": 8}
 else:
