@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from alerts.delivery import requeue, unbreak
 from alerts.models import Alert, AlertEvent, AlertState, ChannelStatus, Notification
 
 
@@ -100,6 +101,12 @@ class NotificationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("alert",)
     readonly_fields = [f.name for f in Notification._meta.fields]
+    actions = ["requeue"]
+
+    @admin.action(description="Reenfileirar as notificações que falharam", permissions=["change"])
+    def requeue(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        done = requeue(queryset.values_list("pk", flat=True), request.user)
+        self.message_user(request, f"{done} notificação(ões) reenfileirada(s) com novas tentativas.")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -112,6 +119,12 @@ class NotificationAdmin(admin.ModelAdmin):
 class ChannelStatusAdmin(admin.ModelAdmin):
     list_display = ("channel", "broken_at", "broken_reason", "paused_until", "consecutive_failures", "last_success_at")
     readonly_fields = [f.name for f in ChannelStatus._meta.fields]
+    actions = ["unbreak"]
+
+    @admin.action(description="Reativar os canais selecionados (configuração corrigida)", permissions=["change"])
+    def unbreak(self, request: HttpRequest, queryset: QuerySet[ChannelStatus]) -> None:
+        done = sum(unbreak(status.channel, request.user) for status in queryset)
+        self.message_user(request, f"{done} canal(is) reativado(s); as notificações pendentes saem na próxima entrega.")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -278,6 +278,8 @@ class ChannelStatus(models.Model):
     channel = models.CharField("canal", max_length=16, choices=Channel.choices, unique=True)
     broken_at = models.DateTimeField("quebrado desde", null=True, blank=True)
     broken_reason = models.TextField("motivo", blank=True)
+    # Hash of the configuration the channel broke with: a changed configuration re-enables it.
+    broken_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     paused_until = models.DateTimeField("pausado até (limite de taxa)", null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField("falhas seguidas", default=0)
     last_success_at = models.DateTimeField("último envio", null=True, blank=True)

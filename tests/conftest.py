@@ -49,3 +49,14 @@ def api_client(client: Client, api_key: str) -> Client:
     """Django's test client that sends a valid ``X-API-Key`` on every request."""
     client.defaults["HTTP_X_API_KEY"] = api_key
     return client
+
+
+# The fake Slack, the SMTP server and alert builders, for every module that needs them.
+from tests.fixtures_channels import (  # noqa: E402, F401
+    _no_proxy,
+    fake_slack,
+    fake_slack_bot,
+    make_alert,
+    make_message,
+    smtp_server,
+)

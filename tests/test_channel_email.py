@@ -12,7 +12,6 @@ from alerts.models import NotificationKind, Rule, Severity
 from tests.fakes import closed_port
 
 # Until tests/conftest.py lists it; harmless afterwards.
-pytest_plugins = ["tests.fixtures_channels"]
 
 
 def send_error(message: object) -> TransportError:

@@ -9,7 +9,6 @@ from alerts.channels.log import LogTransport
 from alerts.models import NotificationKind, Rule, Severity
 
 # Until tests/conftest.py lists it; harmless afterwards.
-pytest_plugins = ["tests.fixtures_channels"]
 
 
 def test_each_alert_of_a_batch_is_logged_at_its_severity(make_alert, make_message, caplog):

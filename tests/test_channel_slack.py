@@ -14,7 +14,6 @@ from alerts.models import NotificationKind, Rule, Severity
 from tests.fakes import FakeSlack, closed_port
 
 # Until tests/conftest.py lists it; harmless afterwards.
-pytest_plugins = ["tests.fixtures_channels"]
 
 
 @pytest.fixture(params=["webhook", "bot"])

@@ -110,15 +110,19 @@ def _http_error(status: int, headers: Mapping[str, Any], error: str) -> Transpor
     return TransportError(detail, permanent=True)
 
 
-def _retry_after(headers: Mapping[str, Any]) -> float | None:
+# A 429 without a readable Retry-After still is a rate limit: wait this long, never spend a retry.
+DEFAULT_RETRY_AFTER = 30.0
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float:
     """Return Slack's ``Retry-After`` in seconds (header names arrive in any case)."""
     for name, value in headers.items():
         if name.lower() == "retry-after":
             try:
                 return max(float(value), 0.0)
             except (TypeError, ValueError):
-                return None
-    return None
+                return DEFAULT_RETRY_AFTER
+    return DEFAULT_RETRY_AFTER
 
 
 # --- Block Kit -----------------------------------------------------------------------------
