@@ -30,6 +30,7 @@ from instances.gateway import (
     resolve_status,
 )
 from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange
+from instances.signals import cycle_finished
 from julia_monitor.circuits import CircuitBreaker
 
 logger = logging.getLogger(__name__)
@@ -113,9 +114,11 @@ def run_cycle(now: datetime | None = None, client: EvolutionClient | None = None
     if token is None:
         return CycleSummary(skipped="outro ciclo em andamento")
     try:
-        return _run(now or timezone.now(), client, force)
+        summary = _run(now or timezone.now(), client, force)
     finally:
         MonitorLease.release(LEASE_NAME, token)
+    cycle_finished.send(sender=CycleSummary, summary=summary)
+    return summary
 
 
 def _run(now: datetime, client: EvolutionClient, force: bool) -> CycleSummary:

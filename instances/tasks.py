@@ -11,7 +11,10 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
-SCHEDULES = {
+from julia_monitor.schedules import ScheduleSpec
+from julia_monitor.schedules import ensure_schedules as ensure
+
+SCHEDULES: dict[str, ScheduleSpec] = {
     "check-instances": {"func": "instances.tasks.check_instances", "minutes": 1},
 }
 
@@ -24,24 +27,5 @@ def check_instances() -> str:
 
 
 def ensure_schedules(sender: Any = None, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
-    """Create or update the every-minute schedules (idempotent; runs after every migrate).
-
-    ``Schedule.name`` is not unique (django-stack.md §1), so rows duplicated by an old
-    ``schedule()`` call are removed first: each one would fire the task every minute.
-    """
-    from django_q.models import Schedule
-
-    schedules = Schedule.objects.using(using)
-    for name, spec in SCHEDULES.items():
-        first = schedules.filter(name=name).order_by("pk").first()
-        if first is not None:
-            schedules.filter(name=name).exclude(pk=first.pk).delete()
-        schedules.update_or_create(
-            name=name,
-            defaults={
-                "func": spec["func"],
-                "schedule_type": Schedule.MINUTES,
-                "minutes": spec["minutes"],
-                "repeats": -1,
-            },
-        )
+    """post_migrate handler: create or update this app's schedules."""
+    ensure(SCHEDULES, using)

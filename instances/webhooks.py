@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from instances.evolution import BAN_CODES, LOGGED_OUT_CODE, reason_for, status_from_state
 from instances.models import Instance, Status
+from instances.signals import status_changed
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,8 @@ def ingest(envelope: Envelope, now: datetime) -> dict[str, Any]:
         return {"ok": True, "ignorado": True, "detail": "Instância desconhecida."}
     if isinstance(parsed, StatusObservation):
         change = instance.record_status(parsed.status, parsed.reason, parsed.at, code=parsed.code)
+        if change is not None:
+            status_changed.send(sender=Instance, instance=instance, change=change)
         return {"ok": True, "evento": envelope.event, "status": instance.status, "mudou": change is not None}
     counted = sum(instance.record_sent(message.message_id, message.at) for message in parsed)
     return {"ok": True, "evento": envelope.event, "contabilizadas": counted, "repetidas": len(parsed) - counted}
