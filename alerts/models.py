@@ -11,6 +11,7 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from instances.models import Instance
+from julia_monitor.circuits import CircuitState
 
 
 class Rule(models.TextChoices):
@@ -305,6 +306,24 @@ class ChannelStatus(models.Model):
 
     def is_paused(self, now: datetime) -> bool:
         return self.paused_until is not None and self.paused_until > now
+
+    def circuit_state(self, now: datetime) -> CircuitState:
+        """The channel as a circuit for /dashboard/health: open when broken or failing in a row."""
+        if self.is_broken or self.consecutive_failures >= settings.CIRCUIT_FAILURE_THRESHOLD:
+            return CircuitState.OPEN
+        if self.is_paused(now):
+            return CircuitState.HALF_OPEN  # rate-limited: delivering again after Retry-After
+        return CircuitState.CLOSED
+
+
+def channel_circuits(now: datetime | None = None) -> dict[str, CircuitState]:
+    """Return the circuit state of every configured remote channel (Slack, email)."""
+    from alerts.channels.base import get_transport
+
+    now = now or timezone.now()
+    remote = [c for c in (Channel.SLACK, Channel.EMAIL) if get_transport(c).is_configured()]
+    statuses = {s.channel: s for s in ChannelStatus.objects.filter(channel__in=remote)}
+    return {str(c): statuses[c].circuit_state(now) if c in statuses else CircuitState.CLOSED for c in remote}
 
 
 # Where each rule is told, and which alerts wait for a person to close them (DESIGN.md).

@@ -17,6 +17,7 @@ from django.utils import timezone
 from ninja import Router, Schema
 from ninja import Status as Response
 
+from alerts.models import channel_circuits
 from instances.models import CheckCycle, Instance, Status
 from julia_monitor.circuits import CircuitState, circuit_states
 
@@ -58,8 +59,8 @@ def check_instances(report: HealthReport) -> None:
 
 def check_circuits(report: HealthReport) -> None:
     try:
-        states = circuit_states()
-    except Exception:  # the shared cache itself may be what is down
+        states = {**circuit_states(), **channel_circuits()}
+    except Exception:  # the shared cache or the database may be what is down
         logger.exception("health: could not read circuit state")
         report.checks["circuits"] = False
         return

@@ -91,3 +91,34 @@ def test_an_unreachable_redis_is_503(client, healthy_fleet, settings) -> None:
 @pytest.mark.django_db
 def test_health_reveals_no_instance_names(client, healthy_fleet) -> None:
     assert b"zap-0" not in client.get("/dashboard/health").content
+
+
+@pytest.mark.django_db
+def test_a_broken_slack_channel_is_an_open_circuit(client, healthy_fleet, settings) -> None:
+    from alerts.models import Channel, ChannelStatus
+
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/services/T/B/X"
+    ChannelStatus.objects.create(channel=Channel.SLACK, broken_at=timezone.now(), broken_reason="404 no_service")
+
+    response = client.get("/dashboard/health")
+
+    assert response.status_code == 503
+    assert response.json()["details"]["circuits"] == {"gateway": "closed", "slack": "open"}
+
+
+@pytest.mark.django_db
+def test_email_failing_in_a_row_is_an_open_circuit(client, healthy_fleet, settings) -> None:
+    from alerts.models import Channel, ChannelStatus
+
+    settings.ALERT_EMAILS = ["ops@example.com"]
+    ChannelStatus.objects.create(channel=Channel.EMAIL, consecutive_failures=settings.CIRCUIT_FAILURE_THRESHOLD)
+
+    body = client.get("/dashboard/health").json()
+
+    assert body["checks"]["circuits"] is False
+    assert body["details"]["circuits"]["email"] == "open"
+
+
+@pytest.mark.django_db
+def test_unconfigured_channels_are_not_circuits(client, healthy_fleet) -> None:
+    assert client.get("/dashboard/health").json()["details"]["circuits"] == {"gateway": "closed"}
