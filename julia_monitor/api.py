@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.parser import Parser
+from ninja.renderers import JSONRenderer
 from ninja.security import APIKeyHeader, django_auth
 
 from instances.models import ApiKey
@@ -33,6 +34,12 @@ class LenientJsonParser(Parser):
         return super().parse_body(request) if request.body.strip() else {}
 
 
+class Utf8JsonRenderer(JSONRenderer):
+    """Portuguese text as UTF-8 ("não"), not as \\u escapes."""
+
+    json_dumps_params = {"ensure_ascii": False}
+
+
 api = NinjaAPI(
     title="Julia Monitor",
     version="1",
@@ -40,6 +47,7 @@ api = NinjaAPI(
     urls_namespace="dashboard",
     auth=[ApiKeyAuth(), django_auth],
     parser=LenientJsonParser(),
+    renderer=Utf8JsonRenderer(),
 )
 
 api.add_router("/", "julia_monitor.health.router")
