@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from instances.models import ApiKey, CheckCycle, Doctor, Instance, StatusChange
+from instances.models import ApiKey, CheckCycle, Doctor, Instance, OperatorAction, StatusChange
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -79,6 +79,15 @@ class StatusChangeAdmin(ReadOnlyAdmin):
     search_fields = ("instance__name", "reason")
     date_hierarchy = "created_at"
     list_select_related = ("instance",)
+
+
+@admin.register(OperatorAction)
+class OperatorActionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "user", "kind", "instance", "detail")
+    list_filter = ("kind",)
+    search_fields = ("instance__name", "user__username", "detail")
+    date_hierarchy = "created_at"
+    list_select_related = ("user", "instance")
 
 
 @admin.register(Doctor)

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -104,6 +105,7 @@ class Instance(models.Model):
         verbose_name = "instância"
         verbose_name_plural = "instâncias"
         ordering = ["name"]
+        permissions = [("reconnect_instance", "Pode pedir a reconexão (QR code) de uma instância")]
 
     def __str__(self) -> str:
         return self.name
@@ -255,6 +257,27 @@ class SentMessage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class OperatorAction(models.Model):
+    """Who did what to an instance from the portal's pages (alerts keep their own timeline)."""
+
+    class Kind(models.TextChoices):
+        RECONNECT = "reconnect", "Pediu reconexão"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, verbose_name="quem")
+    kind = models.CharField("ação", max_length=20, choices=Kind.choices)
+    instance = models.ForeignKey(Instance, models.CASCADE, related_name="operator_actions", verbose_name="instância")
+    detail = models.CharField("detalhe", max_length=300, blank=True)
+    created_at = models.DateTimeField("quando", default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "ação de operador"
+        verbose_name_plural = "ações de operadores"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.instance_id}"
 
 
 class Doctor(models.Model):
