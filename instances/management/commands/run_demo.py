@@ -20,13 +20,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any, TextIO
 
 import httpx
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from instances.management.stopping import stop_on_signals
 
 COLORS = {"sim": "35", "worker": "33", "web": "36", "check": "32"}
 # runserver logs every request; a delivered webhook every few seconds would drown the rest.
@@ -160,27 +161,24 @@ class Command(BaseCommand):
         port = options["port"]
         if not 1 <= port <= 65535:
             raise CommandError("--port deve estar entre 1 e 65535")
-        stop = threading.Event()
-        previous = self._trap_signals(stop)
         supervisor: Supervisor | None = None
         dead: Child | None = None
-        try:
-            self._prepare_database()
-            if stop.is_set():
-                return
-            secret = os.environ.get("EVOLUTION_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
-            env = {**os.environ, "EVOLUTION_WEBHOOK_SECRET": secret, "PYTHONUNBUFFERED": "1"}
-            supervisor = Supervisor(self.stdout, env, color=self.stdout.isatty())
-            dead = self._start_children(supervisor, stop, port, secret, options["seed"])
-            if dead is None and not stop.is_set():
-                self._print_urls(port)
-                dead = supervisor.wait(stop)
-        finally:
-            if supervisor is not None:
-                self.stdout.write("Encerrando…")
-                supervisor.stop_all()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+        with stop_on_signals() as stop:
+            try:
+                self._prepare_database()
+                if stop.is_set():
+                    return
+                secret = os.environ.get("EVOLUTION_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
+                env = {**os.environ, "EVOLUTION_WEBHOOK_SECRET": secret, "PYTHONUNBUFFERED": "1"}
+                supervisor = Supervisor(self.stdout, env, color=self.stdout.isatty())
+                dead = self._start_children(supervisor, stop, port, secret, options["seed"])
+                if dead is None and not stop.is_set():
+                    self._print_urls(port)
+                    dead = supervisor.wait(stop)
+            finally:
+                if supervisor is not None:
+                    self.stdout.write("Encerrando…")
+                    supervisor.stop_all()
         if dead is not None:
             last = " | ".join(line for line in dead.tail if line.strip())[-400:]
             raise CommandError(f"{dead.label} terminou inesperadamente ({dead.exit_reason()}). Últimas linhas: {last}")
@@ -256,13 +254,3 @@ class Command(BaseCommand):
             lines.append(f"  Simulador     {settings.EVOLUTION_API_URL}  (apikey: {settings.EVOLUTION_API_KEY})")
         lines += ["Ctrl-C encerra tudo.", ""]
         self.stdout.write("\n".join(lines))
-
-    def _trap_signals(self, stop: threading.Event) -> dict[int, Any]:
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                previous[signum] = signal.signal(signum, on_signal)
-        return previous

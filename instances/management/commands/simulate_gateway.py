@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import threading
 import time
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from instances.management.stopping import stop_on_signals
 from instances.simulator import GatewaySimulator
 from instances.simulator_demo import FleetDriver
 from instances.simulator_script import ScriptError, ScriptPlayer, check_names, load_script
@@ -160,9 +159,7 @@ class Command(BaseCommand):
     def _run(
         self, sim: GatewaySimulator, driver: FleetDriver | None, player: ScriptPlayer | None, options: dict[str, Any]
     ) -> None:
-        stop = threading.Event()
-        previous = self._trap_signals(stop)
-        try:
+        with stop_on_signals() as stop:
             if options["wait_for_portal"] and not self._wait_for_portal(sim, stop):
                 return
             started = time.monotonic()
@@ -184,9 +181,6 @@ class Command(BaseCommand):
                 for line in lines:
                     self._say(elapsed, line)
                 stop.wait(0.2)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
     def _wait_for_portal(self, sim: GatewaySimulator, stop: threading.Event) -> bool:
         """Wait until someone lists the instances; return False if stopped first.
@@ -206,15 +200,3 @@ class Command(BaseCommand):
         minutes, seconds = divmod(int(elapsed), 60)
         self.stdout.write(f"[+{minutes:02d}:{seconds:02d}] {line}")
         self.stdout.flush()
-
-    def _trap_signals(self, stop: threading.Event) -> dict[int, Any]:
-        """Turn Ctrl-C and SIGTERM into a clean stop (exit 0, no traceback)."""
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                previous[signum] = signal.signal(signum, on_signal)
-        return previous
