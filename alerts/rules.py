@@ -31,7 +31,7 @@ from alerts.models import (
     Severity,
     new_batch,
 )
-from instances.evolution import reason_for
+from instances.evolution import is_fresh_disconnection, reason_for
 from instances.models import CheckCycle, Instance, Status, load_percent
 
 logger = logging.getLogger(__name__)
@@ -70,14 +70,34 @@ def offline_is_confirmed(instance: Instance, now: datetime) -> bool:
     """Return True once a not-connected instance counts as an outage.
 
     A reconnect blip (close → connecting → open within the debounce) is not one. A terminal
-    close the gateway reported (a disconnection code recorded with this status) is at once.
+    close the gateway reported (a disconnection code newer than the last time the instance
+    was seen connected, by webhook or in the instance list) is one at once.
     """
     if instance.status == Status.CONNECTED or instance.last_seen_connected_at is None:
         return False
-    terminal = instance.disconnection_code is not None and (
-        instance.disconnection_at is not None and instance.disconnection_at >= instance.status_since
+    return is_terminal_close(instance) or now - instance.status_since >= debounce()
+
+
+def is_terminal_close(instance: Instance) -> bool:
+    return instance.disconnection_code is not None and is_fresh_disconnection(
+        instance.disconnection_at, instance.last_seen_connected_at
     )
-    return terminal or now - instance.status_since >= timedelta(seconds=settings.OFFLINE_DEBOUNCE_SECONDS)
+
+
+def debounce() -> timedelta:
+    return timedelta(seconds=settings.OFFLINE_DEBOUNCE_SECONDS)
+
+
+def fleet_is_down(instances: list[Instance], now: datetime) -> bool:
+    """Return True when no instance is online, and not just for a blip of the whole fleet.
+
+    Numbers often drop together for a few seconds (a gateway restart); the urgent, channel-wide
+    alert waits out the same debounce as one instance, counted from the latest drop.
+    """
+    if not instances or any(i.status == Status.CONNECTED for i in instances):
+        return False
+    latest_drop = max(i.status_since for i in instances)
+    return now - latest_drop >= debounce() or any(is_terminal_close(i) for i in instances)
 
 
 def instance_conditions(instance: Instance, now: datetime) -> list[Condition]:
@@ -146,8 +166,7 @@ def detect(now: datetime) -> list[Condition]:
                 f"{last_cycle.gateway_error or 'sem resposta'}. Os estados das instâncias não estão sendo atualizados.",
             )
         )
-    online = sum(1 for i in instances if i.status == Status.CONNECTED)
-    if instances and online == 0:
+    if fleet_is_down(instances, now):
         found.append(
             Condition(
                 Rule.ALL_OFFLINE,

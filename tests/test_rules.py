@@ -266,3 +266,39 @@ def test_an_unconfigured_channel_is_kept_as_undelivered_by_choice(fleet, setting
     slack = Notification.objects.get(channel=Channel.SLACK)
     assert slack.state == NotificationState.SUPPRESSED
     assert Notification.objects.get(channel=Channel.LOG).state == NotificationState.PENDING
+
+
+@pytest.mark.django_db
+def test_a_terminal_close_stays_firing_when_the_gateway_dates_it_a_little_earlier(fleet, settings) -> None:
+    # The webhook records the close at its arrival; the next cycle copies the gateway's own
+    # disconnectionAt, a moment earlier. It is still the same fresh terminal close.
+    settings.OFFLINE_DEBOUNCE_SECONDS = 300
+    go_offline(fleet[0], seconds_ago=1, code=401)
+    evaluate()
+    Instance.objects.filter(pk=fleet[0].pk).update(disconnection_at=timezone.now() - timedelta(seconds=2))
+
+    result = evaluate()
+
+    assert result.resolved == []
+    assert open_alerts(Rule.INSTANCE_OFFLINE)[0].instance_id == fleet[0].pk
+
+
+@pytest.mark.django_db
+def test_an_old_disconnection_code_does_not_skip_the_debounce(fleet, settings) -> None:
+    settings.OFFLINE_DEBOUNCE_SECONDS = 300
+    long_ago = timezone.now() - timedelta(days=2)
+    go_offline(fleet[0], seconds_ago=10)
+    Instance.objects.filter(pk=fleet[0].pk).update(disconnection_code=401, disconnection_at=long_ago)
+
+    assert evaluate().opened == []
+
+
+@pytest.mark.django_db
+def test_a_blip_of_the_whole_fleet_does_not_page_everyone(fleet, settings) -> None:
+    settings.OFFLINE_DEBOUNCE_SECONDS = 60
+    for instance in fleet:
+        go_offline(instance, seconds_ago=20)
+
+    assert evaluate().opened == []
+    later = evaluate(now=timezone.now() + timedelta(seconds=61))
+    assert Rule.ALL_OFFLINE in {a.rule for a in later.opened}
