@@ -28,7 +28,7 @@ from typing import Any
 
 from _setup import bench_database
 
-ALERT_URL = re.compile(r"/admin/alerts/alert/(\d+)/change/")
+ALERT_URL = re.compile(r"/alertas/(\d+)/")
 
 
 @dataclass

@@ -29,7 +29,7 @@ def test_a_ban_reaches_every_recipient_as_text_and_html(smtp_server, make_alert,
     assert sorted(mail.rcpt_tos) == ["ops@example.com", "plantao@example.com"]
     assert mail.message["From"] == settings.DEFAULT_FROM_EMAIL
     assert mail.subject == "[Julia Monitor] 🚨 Instância zap-01 BANIDA"
-    link = f"{settings.SITE_URL}/admin/alerts/alert/{alert.pk}/change/"
+    link = f"{settings.SITE_URL}/alertas/{alert.pk}/"
     for body in (mail.text, mail.html):
         assert "zap-01 foi banida pelo WhatsApp: conta suspensa (403)." in body
         assert "10/03 14:05" in body  # São Paulo time

@@ -39,7 +39,7 @@ def test_it_posts_a_ban_with_blocks_and_a_text_fallback(any_slack, make_alert, m
         "type": "header",
         "text": {"type": "plain_text", "text": "🚨 Instância zap-01 BANIDA", "emoji": True},
     }
-    link = f"{settings.SITE_URL}/admin/alerts/alert/{alert.pk}/change/"
+    link = f"{settings.SITE_URL}/alertas/{alert.pk}/"
     shown = post.blocks_text()
     assert "*Instância:* zap-01" in shown
     assert "*Motivo:* zap-01 foi banida pelo WhatsApp: conta suspensa (403)." in shown
@@ -131,7 +131,7 @@ def test_alerts_of_one_batch_go_out_as_one_grouped_post(fake_slack, make_alert, 
     assert lines[0].startswith("🚨 *Instância zap-01 BANIDA* — zap-01 foi banida")
     assert lines[1].startswith("🔴 *Instância zap-02 offline*")
     assert "desde 10/03 14:05" in lines[1]
-    assert f"/admin/alerts/alert/{offline[0].pk}/change/|abrir>" in lines[1]
+    assert f"/alertas/{offline[0].pk}/|abrir>" in lines[1]
     assert lines[3] == (
         f"✅ Resolvido: *Capacidade alta: zap-04* (durou 2 h 5 min) · <{render.alert_url(resolved[0])}|abrir>"
     )

@@ -65,12 +65,17 @@ def duration(alert: Alert, now: datetime | None = None) -> str:
 
 
 def alert_url(alert: Alert) -> str:
-    """Return the alert's page in the portal (the admin change page until the alert pages exist)."""
-    return f"{settings.SITE_URL}/admin/alerts/alert/{alert.pk}/change/"
+    """Return the alert's page in the portal: its timeline and, for operators, the action buttons.
+
+    A literal path, not ``reverse()``: delivery must not depend on loading every page's URLconf
+    (tests/test_pages_alerts.py checks that these links open the pages).
+    """
+    return f"{settings.SITE_URL}/alertas/{alert.pk}/"
 
 
 def alerts_url() -> str:
-    return f"{settings.SITE_URL}/admin/alerts/alert/"
+    """Return the alert log; unlike the admin it opens for every logged-in person, viewers included."""
+    return f"{settings.SITE_URL}/alertas/"
 
 
 def describe(item: Item, now: datetime | None = None) -> str:
