@@ -1,0 +1,106 @@
+"""What the instance page shows: status, usage, the 24-hour chart, history, uptime, doctors, alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+# The page shows the alerts app's data too; only its public queryset is used.
+from alerts.models import Alert
+from instances.charts import usage_chart
+from instances.dashboard import format_pct
+from instances.models import Doctor, Instance, OperatorAction, Status, StatusChange, load_percent
+from instances.uptime import Uptime, uptime
+
+HISTORY_DAYS = 7
+ALERTS_SHOWN = 20
+ACTIONS_SHOWN = 10
+DOCTORS_SHOWN = 100
+# A flapping instance can change hundreds of times a week: the timeline shows the newest ones.
+TIMELINE_SHOWN = 100
+# Statuses an operator may want to leave by asking the gateway for a new QR code.
+RECONNECTABLE = frozenset({Status.DISCONNECTED, Status.BANNED, Status.UNKNOWN, Status.CONNECTING})
+
+
+def instance_with_usage(name: str, now: datetime) -> Instance | None:
+    """Return the instance annotated with ``msgs_hour`` and ``msgs_day``, or None."""
+    return Instance.objects.with_usage(now).filter(name=name).first()
+
+
+def can_reconnect(instance: Instance) -> bool:
+    return instance.status in RECONNECTABLE
+
+
+@dataclass(frozen=True)
+class StatusArea:
+    """The part of the page that is reloaded once a reconnection succeeds."""
+
+    instance: Instance
+    now: datetime
+
+    @property
+    def load(self) -> str:
+        i = self.instance
+        return format_pct(load_percent(i.msgs_hour, i.capacity_per_hour, i.msgs_day, i.capacity_per_day))
+
+    @property
+    def reconnectable(self) -> bool:
+        return can_reconnect(self.instance)
+
+
+@dataclass(frozen=True)
+class InstancePage:
+    status: StatusArea
+    chart: SafeString
+    usage_total_24h: int
+    uptime_24h: Uptime
+    uptime_7d: Uptime
+    timeline: list[StatusChange]
+    timeline_total: int
+    doctors: list[Doctor]
+    doctors_total: int
+    alerts: list[Alert]
+    actions: list[OperatorAction] = field(default_factory=list)
+
+    @property
+    def instance(self) -> Instance:
+        return self.status.instance
+
+
+def _recent_changes(instance: Instance, since: datetime) -> list[StatusChange]:
+    return list(instance.status_changes.filter(created_at__gte=since).order_by("created_at", "id"))
+
+
+def _first(queryset: QuerySet, limit: int) -> tuple[list, int]:
+    """Return up to ``limit`` rows and how many there are in all (counted only when cut)."""
+    rows = list(queryset[: limit + 1])
+    if len(rows) <= limit:
+        return rows, len(rows)
+    return rows[:limit], queryset.count()
+
+
+def instance_page(instance: Instance, now: datetime | None = None) -> InstancePage:
+    """Build the page for an instance fetched with ``instance_with_usage``."""
+    now = now or timezone.now()
+    points = instance.usage_by_hour(24, now)
+    # One fetch serves the timeline and both uptimes: the 7-day window contains the 24-hour one.
+    changes = _recent_changes(instance, now - timedelta(days=HISTORY_DAYS))
+    doctors, doctors_total = _first(instance.doctors.order_by("name"), DOCTORS_SHOWN)
+    newest_first = changes[::-1]
+    return InstancePage(
+        status=StatusArea(instance, now),
+        chart=usage_chart(points, instance.capacity_per_hour),
+        usage_total_24h=sum(count for _hour, count in points),
+        uptime_24h=uptime(changes, instance.status, now - timedelta(hours=24), now, since=instance.created_at),
+        uptime_7d=uptime(changes, instance.status, now - timedelta(days=HISTORY_DAYS), now, since=instance.created_at),
+        timeline=newest_first[:TIMELINE_SHOWN],
+        timeline_total=len(changes),
+        doctors=doctors,
+        doctors_total=doctors_total,
+        alerts=list(Alert.objects.filter(instance=instance).open_first()[:ALERTS_SHOWN]),
+        actions=list(instance.operator_actions.select_related("user")[:ACTIONS_SHOWN]),
+    )

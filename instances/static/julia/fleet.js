@@ -1,0 +1,183 @@
+/* Julia Monitor fleet pages: our own small script, no libraries.
+ *
+ * 1. Any element with data-refresh-url and data-refresh-seconds is refreshed in place: the
+ *    partial's HTML is fetched and swapped in, keeping scroll positions, and #updated-at says
+ *    "Atualizado às HH:MM:SS" (the server's clock, from the partial's data-updated) or, when
+ *    the portal cannot be reached, "Sem conexão com o portal desde HH:MM:SS" while the last
+ *    data stays on screen.
+ * 2. A pending reconnection (#reconnect[data-reconnect-pending]) polls the instance's state
+ *    endpoint until it reports "connected", then says so and reloads the status area.
+ *
+ * An expired session (a redirect to the login page, 401 or 403) reloads the page, which then
+ * lands on the login page.
+ */
+(function () {
+  "use strict";
+
+  var FETCH_OPTIONS = {
+    credentials: "same-origin",
+    redirect: "manual",
+    cache: "no-store",
+    headers: { "X-Requested-With": "fetch" }
+  };
+  var RECONNECT_GIVE_UP_MS = 10 * 60 * 1000;
+
+  function sessionExpired(response) {
+    return response.type === "opaqueredirect" || response.status === 401 || response.status === 403 ||
+      (response.status >= 300 && response.status < 400);
+  }
+
+  // Fetch a URL; resolve with the response, reload the page if the session is gone.
+  function get(url, accept) {
+    var options = Object.assign({}, FETCH_OPTIONS, { headers: Object.assign({ Accept: accept }, FETCH_OPTIONS.headers) });
+    return fetch(url, options).then(function (response) {
+      if (sessionExpired(response)) {
+        window.location.reload();
+        throw new Error("session expired");
+      }
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status);
+      }
+      return response;
+    });
+  }
+
+  // Replace a container's content, keeping the page's and every table's scroll position and
+  // the keyboard focus on the same link.
+  function swap(container, html) {
+    var scrollX = window.scrollX, scrollY = window.scrollY;
+    var sideways = {};
+    container.querySelectorAll("[id]").forEach(function (el) {
+      if (el.scrollLeft) { sideways[el.id] = el.scrollLeft; }
+    });
+    var focused = document.activeElement;
+    var focusHref = focused && container.contains(focused) ? focused.getAttribute("href") : null;
+
+    container.innerHTML = html;
+
+    Object.keys(sideways).forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) { el.scrollLeft = sideways[id]; }
+    });
+    if (focusHref) {
+      var again = container.querySelector('a[href="' + CSS.escape(focusHref) + '"]');
+      if (again) { again.focus({ preventScroll: true }); }
+    }
+    window.scrollTo(scrollX, scrollY);
+  }
+
+  function updatedAt(container) {
+    var marked = container.querySelector("[data-updated]");
+    return marked ? marked.getAttribute("data-updated") : null;
+  }
+
+  // --- 1. Refreshing parts ----------------------------------------------------------------
+
+  function startRefresh(container) {
+    var url = container.getAttribute("data-refresh-url");
+    var seconds = parseFloat(container.getAttribute("data-refresh-seconds"));
+    var label = document.getElementById("updated-at");
+    var lastGood = updatedAt(container);
+    var inFlight = false;
+    var timer = null;
+
+    function say(state, text) {
+      if (!label) { return; }
+      label.setAttribute("data-state", state);
+      label.textContent = text;
+    }
+
+    function schedule() {
+      clearTimeout(timer);
+      timer = setTimeout(tick, seconds * 1000);
+    }
+
+    function tick() {
+      if (document.hidden) { return; } // resumed by visibilitychange
+      if (inFlight) { return schedule(); }
+      inFlight = true;
+      get(url, "text/html")
+        .then(function (response) { return response.text(); })
+        .then(function (html) {
+          swap(container, html);
+          lastGood = updatedAt(container) || lastGood;
+          say("ok", "Atualizado às " + lastGood);
+        })
+        .catch(function () {
+          say("offline", "Sem conexão com o portal desde " + lastGood);
+        })
+        .then(function () {
+          inFlight = false;
+          schedule();
+        });
+    }
+
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) { tick(); }
+    });
+    schedule();
+  }
+
+  // --- 2. Waiting for a reconnection --------------------------------------------------------
+
+  function reloadStatusArea() {
+    var area = document.getElementById("instance-status");
+    var url = area && area.getAttribute("data-refresh-url");
+    if (!url) { return Promise.resolve(); }
+    return get(url, "text/html")
+      .then(function (response) { return response.text(); })
+      .then(function (html) { swap(area, html); });
+  }
+
+  function watchReconnect(box) {
+    var url = box.getAttribute("data-state-url");
+    var seconds = parseFloat(box.getAttribute("data-poll-seconds")) || 3;
+    var line = document.getElementById("reconnect-state");
+    var started = Date.now();
+
+    function say(state, text) {
+      if (!line) { return; }
+      line.setAttribute("data-state", state);
+      line.textContent = text;
+    }
+
+    function poll() {
+      if (Date.now() - started > RECONNECT_GIVE_UP_MS) {
+        box.setAttribute("data-reconnect-pending", "false");
+        say("error", "Ainda não conectada. O QR code deve ter expirado: use Reconectar de novo.");
+        return;
+      }
+      get(url, "application/json")
+        .then(function (response) { return response.json(); })
+        .then(function (state) {
+          if (state.status === "connected") {
+            box.setAttribute("data-reconnect-pending", "false");
+            say("connected", "Conectada de novo ✔");
+            var qr = document.getElementById("reconnect-qr");
+            if (qr) { qr.hidden = true; }
+            reloadStatusArea().catch(function () { /* the next visit shows it */ });
+            return;
+          }
+          say("waiting", "Aguardando a conexão… status agora: " + state.emoji + " " + state.status_display);
+          setTimeout(poll, seconds * 1000);
+        })
+        .catch(function () {
+          say("waiting", "Sem resposta do portal; tentando de novo…");
+          setTimeout(poll, seconds * 1000);
+        });
+    }
+
+    setTimeout(poll, seconds * 1000);
+  }
+
+  function start() {
+    document.querySelectorAll("[data-refresh-url][data-refresh-seconds]").forEach(startRefresh);
+    document.querySelectorAll('[data-reconnect-pending="true"]').forEach(watchReconnect);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

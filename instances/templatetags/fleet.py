@@ -1,0 +1,141 @@
+"""Template helpers of the fleet pages: relative times, usage meters, durations, percentages.
+
+Markup built here escapes text with the standard library's ``html.escape`` (what Django's
+``escape`` calls, without its lazy-string wrapper, which costs more than the escaping itself
+over the overview's thousands of values).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from html import escape
+from urllib.parse import quote
+
+from django import template
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+
+from instances.dashboard import format_pct
+from instances.pages_overview import NAME_SLOT, OverviewRow
+
+register = template.Library()
+
+# A meter turns amber above this share of the capacity and red at the limit (the capacity alert
+# fires above 80 %, settings.CAPACITY_ALERT_PCT, but the meter only reinforces the numbers).
+METER_HIGH_SHARE = 0.8
+
+
+@register.filter
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """Return how long ago ``moment`` was: "agora", "há 40 s", "há 3 min", "há 2 h", "há 3 d", "—"."""
+    if moment is None or moment == "":
+        return "—"
+    seconds = int(((now or timezone.now()) - moment).total_seconds())
+    if seconds < 10:  # includes a clock slightly ahead of ours
+        return "agora"
+    if seconds < 60:
+        return f"há {seconds} s"
+    if seconds < 3600:
+        return f"há {seconds // 60} min"
+    if seconds < 86400:
+        return f"há {seconds // 3600} h"
+    return f"há {seconds // 86400} d"
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """Return a span of time in words: "40 s", "45 min", "3 h 5 min", "2 d 4 h"."""
+    if value is None:
+        return "—"
+    seconds = max(int(value.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+@register.filter
+def pct(value: float | None) -> str:
+    """Return ``12.5%`` (the API's format), or "—" when there is no value."""
+    return "—" if value is None else format_pct(value)
+
+
+@register.filter
+def for_name(url: str, name: str) -> str:
+    """Return a URL reversed with ``NAME_SLOT`` for this instance's name."""
+    return url.replace(NAME_SLOT, quote(name, safe=""))
+
+
+METER_HTML = (
+    '<div class="meter" data-meter="{label}"><div class="bar" aria-hidden="true">'
+    '<div class="fill{level}" style="width: {width}%"></div></div>'
+    '<span class="text">{used}/{capacity}</span></div>'
+)
+
+
+def _meter(used: int, capacity: int, label: str) -> str:
+    share = used / capacity if capacity else 0.0
+    level = " full" if share >= 1 else " high" if share > METER_HIGH_SHARE else ""
+    width = f"{min(share, 1.0) * 100:.0f}"
+    return METER_HTML.format(label=escape(label), level=level, width=width, used=int(used), capacity=int(capacity))
+
+
+@register.simple_tag
+def meter(used: int, capacity: int, label: str = "") -> SafeString:
+    """Return a usage bar with the numbers in text ("17/20"); the colour only reinforces them."""
+    return mark_safe(_meter(used, capacity, label))  # noqa: S308 - every value is escaped or a number
+
+
+# One overview row. Built in Python, not with a template loop: with 1,000 instances the
+# template engine took ~180 ms for the rows alone, this takes a tenth of that.
+ROW_HTML = (
+    '<tr data-instance="{name}" data-status="{status}">'
+    '<th scope="row" class="name"><a href="{url}">{name}</a></th>'
+    '<td><span class="status {status}"><span aria-hidden="true">{emoji}</span> {status_display}</span></td>'
+    '<td class="num hide-sm">{phone}</td>'
+    '<td data-col="hour">{hour}</td>'
+    '<td data-col="day">{day}</td>'
+    '<td class="num" data-col="load">{load}</td>'
+    '<td class="num" data-col="last-message">{last_message}</td>'
+    '<td data-col="alerts">{alerts}</td>'
+    "</tr>\n"
+)
+ALERT_MARK_HTML = '<a class="alert-mark" href="{href}" data-alerts="{count}">⚠ {count} {word}</a>'
+
+
+@register.simple_tag
+def overview_rows(rows: list[OverviewRow], now: datetime, instance_url: str, alert_log_url: str) -> SafeString:
+    """Return the ``<tr>`` of every instance of the overview table."""
+    html = []
+    for row in rows:
+        u = row.usage
+        name = escape(u.name)
+        alerts = ""
+        if row.open_alerts:
+            alerts = ALERT_MARK_HTML.format(
+                href=escape(f"{alert_log_url}?instancia={quote(u.name, safe='')}"),
+                count=row.open_alerts,
+                word="alerta" if row.open_alerts == 1 else "alertas",
+            )
+        html.append(
+            ROW_HTML.format(
+                name=name,
+                status=escape(u.status),
+                url=escape(for_name(instance_url, u.name)),
+                emoji=row.emoji,
+                status_display=escape(row.status_display),
+                phone=escape(u.phone_number) or "—",
+                hour=_meter(u.msgs_hour, u.capacity_per_hour, "hour"),
+                day=_meter(u.msgs_day, u.capacity_per_day, "day"),
+                load=row.load,
+                last_message=ago(u.last_message_at, now),
+                alerts=alerts,
+            )
+        )
+    return mark_safe("".join(html))  # noqa: S308 - every value above is escaped or built here

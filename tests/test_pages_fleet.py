@@ -1,0 +1,562 @@
+"""The fleet pages: the overview at /, its refreshing partial, an instance's page and Reconnect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test import Client
+from django.test.html import Element, parse_html
+from django.test.utils import CaptureQueriesContext
+from django.utils.timezone import now as timezone_now
+
+from alerts.models import AlertState, Rule, Severity
+from instances.models import CheckCycle, Doctor, Instance, OperatorAction, Status, StatusChange
+from instances.templatetags.fleet import ago, duration
+from tests.test_checks import closed_port
+
+SP = ZoneInfo("America/Sao_Paulo")
+NOW = datetime(2026, 11, 25, 14, 30, tzinfo=SP)
+API_KEY = "simulator-key"
+
+
+# --- A few helpers to read the HTML like a person would ---------------------------------------
+
+
+def walk(node: Element) -> Iterator[Element]:
+    for child in node.children:
+        if isinstance(child, Element):
+            yield child
+            yield from walk(child)
+
+
+def find_all(content: bytes, attr: str, value: str | None = None) -> list[Element]:
+    root = parse_html(content.decode())
+    return [el for el in walk(root) if any(k == attr and (value is None or v == value) for k, v in el.attributes)]
+
+
+def find_all_in(node: Element, attr: str) -> list[Element]:
+    return [el for el in walk(node) if any(k == attr for k, _v in el.attributes)]
+
+
+def find(content: bytes, attr: str, value: str | None = None) -> Element:
+    found = find_all(content, attr, value)
+    assert found, f"no element with {attr}={value!r}"
+    return found[0]
+
+
+def text(node: Element | str) -> str:
+    if isinstance(node, str):
+        return node
+    return " ".join(" ".join(text(child) for child in node.children).split())
+
+
+def attr(node: Element, name: str, default: str | None = None) -> str | None:
+    return dict(node.attributes).get(name, default)
+
+
+# --- The cast ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def viewer(client: Client, django_user_model) -> Client:
+    client.force_login(django_user_model.objects.create_user("leitora"))
+    return client
+
+
+@pytest.fixture
+def operator_user(django_user_model):
+    user = django_user_model.objects.create_user("operadora")
+    user.user_permissions.add(Permission.objects.get(codename="reconnect_instance"))
+    return user
+
+
+@pytest.fixture
+def operator(client: Client, operator_user) -> Client:
+    client.force_login(operator_user)
+    return client
+
+
+@pytest.fixture
+def fleet(make_instance, make_alert) -> dict[str, Instance]:
+    """One instance per status; zap-hot sent 12 of 20 this hour and 60 of 100 today; zap-down has 2 open alerts."""
+    with time_machine.travel(NOW - timedelta(days=10), tick=False):
+        fleet = {
+            "zap-hot": make_instance("zap-hot", status=Status.CONNECTED),
+            "zap-idle": make_instance("zap-idle", status=Status.CONNECTED),
+            "zap-down": make_instance("zap-down", status=Status.DISCONNECTED),
+            "zap-ban": make_instance("zap-ban", status=Status.BANNED),
+            "zap-wait": make_instance("zap-wait", status=Status.CONNECTING),
+            "zap-odd": make_instance("zap-odd", status=Status.UNKNOWN),
+        }
+    fleet["zap-hot"].record_sent(count=48, at=NOW - timedelta(hours=3))
+    fleet["zap-hot"].record_sent(count=12, at=NOW - timedelta(minutes=10))
+    make_alert("zap-down", rule=Rule.INSTANCE_OFFLINE, severity=Severity.ERROR, title="Instância zap-down offline")
+    make_alert("zap-down", rule=Rule.CONSECUTIVE_FAILURES, severity=Severity.ERROR, title="Falhas seguidas")
+    make_alert("zap-hot", rule=Rule.CAPACITY_HIGH, state=AlertState.RESOLVED, title="Capacidade alta: zap-hot")
+    CheckCycle.objects.create(started_at=NOW - timedelta(seconds=50), finished_at=NOW - timedelta(seconds=45))
+    return fleet
+
+
+@pytest.fixture
+def gateway(settings) -> Iterator[object]:
+    """The gateway simulator, configured as the portal's gateway."""
+    from instances.simulator import GatewaySimulator
+
+    with GatewaySimulator(api_key=API_KEY, seed=1) as sim:
+        settings.EVOLUTION_API_URL = sim.url
+        settings.EVOLUTION_API_KEY = API_KEY
+        settings.EVOLUTION_TIMEOUT = 1.0
+        yield sim
+
+
+@pytest.fixture
+def dropped(gateway, make_instance) -> Instance:
+    """zap-01: disconnected here and closed on the gateway (it logged out: 401)."""
+    gateway.add_instance("zap-01", state="close", disconnection_code=401)
+    return make_instance("zap-01", status=Status.DISCONNECTED, disconnection_reason="sessão encerrada (401)")
+
+
+# --- Who may see and do what ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/"),
+        ("get", "/frota/parcial"),
+        ("get", "/instancias/zap-01/"),
+        ("get", "/instancias/zap-01/parcial"),
+        ("get", "/instancias/zap-01/estado"),
+        ("post", "/instancias/zap-01/reconectar"),
+    ],
+)
+def test_an_anonymous_visitor_is_sent_to_the_login_page(client, make_instance, method, url) -> None:
+    make_instance("zap-01", status=Status.DISCONNECTED)
+
+    response = getattr(client, method)(url)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/entrar/?next={url}"
+    assert not OperatorAction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_viewer_who_posts_reconnect_anyway_gets_403_and_nothing_changes(viewer, dropped, gateway) -> None:
+    response = viewer.post("/instancias/zap-01/reconectar")
+
+    assert response.status_code == 403
+    assert gateway.request_count("/instance/connect") == 0
+    assert not OperatorAction.objects.exists()
+    assert Instance.objects.get(name="zap-01").status == Status.DISCONNECTED
+
+
+@pytest.mark.django_db
+def test_only_someone_allowed_to_reconnect_sees_the_button(viewer, operator_user, dropped) -> None:
+    assert not find_all(viewer.get("/instancias/zap-01/").content, "data-action", "reconnect")
+    assert "peça a um operador" in viewer.get("/instancias/zap-01/").content.decode()
+
+    viewer.force_login(operator_user)
+    button = find(viewer.get("/instancias/zap-01/").content, "data-action", "reconnect")
+    assert text(button) == "Reconectar"
+
+
+@pytest.mark.django_db
+def test_a_connected_instance_offers_no_reconnect(operator, make_instance) -> None:
+    make_instance("zap-01", status=Status.CONNECTED)
+
+    assert not find_all(operator.get("/instancias/zap-01/").content, "data-action", "reconnect")
+
+
+@pytest.mark.django_db
+def test_reconnect_is_post_only_and_needs_the_csrf_token(operator_user, dropped, gateway) -> None:
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(operator_user)
+
+    assert strict.get("/instancias/zap-01/reconectar").status_code == 405
+    assert strict.post("/instancias/zap-01/reconectar").status_code == 403
+    assert gateway.request_count("/instance/connect") == 0
+    assert not OperatorAction.objects.exists()
+
+
+# --- The overview ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_the_overview_shows_the_fleet_in_numbers(viewer, fleet) -> None:
+    page = viewer.get("/").content
+
+    banner = find(page, "id", "fleet-status")
+    assert attr(banner, "data-status") == "degraded"
+    assert text(banner) == "Degradada 2 de 6 online"
+    cards = {attr(card, "data-card"): text(card) for card in find_all(page, "data-card")}
+    assert cards == {
+        "online": "2 online",
+        "offline": "3 offline",
+        "banned": "1 banidas",
+        "capacity": "10.0% capacidade usada hoje",
+        "sent-today": "60 mensagens enviadas hoje (de 600)",
+    }
+    assert text(find(page, "id", "updated-at")) == "Atualizado às 14:30:00"
+    assert not find_all(page, "id", "monitor-stale")
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_each_row_shows_status_in_words_usage_against_capacity_and_alerts(viewer, fleet) -> None:
+    page = viewer.get("/").content
+
+    rows = {attr(row, "data-instance"): row for row in find_all(page, "data-instance")}
+    assert list(rows) == ["zap-ban", "zap-down", "zap-hot", "zap-idle", "zap-odd", "zap-wait"]
+    hot = [text(cell) for cell in rows["zap-hot"].children]
+    assert hot == ["zap-hot", "🟢 Conectada", "5511999990001", "12/20", "60/100", "60.0%", "há 10 min", ""]
+    assert [text(cell) for cell in rows["zap-ban"].children][1] == "⛔ Banida"
+    assert [text(cell) for cell in rows["zap-odd"].children][1] == "❓ Desconhecida"
+    assert [text(cell) for cell in rows["zap-down"].children][6] == "—"
+    mark = find(page, "class", "alert-mark")
+    assert text(mark) == "⚠ 2 alertas"
+    assert attr(mark, "href") == "/alertas/?instancia=zap-down"
+    assert len(find_all(page, "class", "alert-mark")) == 1  # zap-hot's alert is resolved
+    assert attr(find(page, "href", "/instancias/zap-hot/"), "href") == "/instancias/zap-hot/"
+    fills = [attr(el, "style") for el in walk(rows["zap-hot"]) if attr(el, "class", "").startswith("fill")]
+    assert fills == ["width: 60%", "width: 60%"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("statuses", "sent_today", "status", "banner"),
+    [
+        ([Status.CONNECTED, Status.CONNECTED], 0, "healthy", "Saudável 2 de 2 online"),
+        ([Status.CONNECTED, Status.CONNECTED], 170, "warning", "Atenção 2 de 2 online · capacidade usada hoje 85.0%"),
+        ([Status.DISCONNECTED, Status.BANNED], 0, "critical", "Crítica 0 de 2 online"),
+    ],
+)
+def test_the_banner_uses_the_same_rules_and_words_as_the_api(
+    viewer, make_instance, statuses, sent_today, status, banner
+) -> None:
+    first, _second = (make_instance(f"zap-{n}", status=s) for n, s in enumerate(statuses))
+    if sent_today:
+        first.record_sent(count=sent_today)
+
+    found = find(viewer.get("/").content, "id", "fleet-status")
+
+    assert attr(found, "data-status") == status
+    assert text(found) == banner
+    assert viewer.get("/dashboard/instances").json()["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(3, "agora"), (40, "há 40 s"), (180, "há 3 min"), (2 * 3600 + 59, "há 2 h"), (3 * 86400, "há 3 d"), (-5, "agora")],
+)
+def test_ago_says_how_long_ago_in_portuguese(seconds, expected) -> None:
+    assert ago(NOW - timedelta(seconds=seconds), NOW) == expected
+
+
+def test_ago_shows_a_dash_when_there_is_nothing() -> None:
+    assert ago(None, NOW) == "—"
+
+
+@pytest.mark.parametrize(
+    ("span", "expected"),
+    [
+        (timedelta(seconds=40), "40 s"),
+        (timedelta(minutes=45), "45 min"),
+        (timedelta(hours=3, minutes=5), "3 h 5 min"),
+        (timedelta(hours=15), "15 h"),
+        (timedelta(days=2, hours=4), "2 d 4 h"),
+    ],
+)
+def test_durations_read_as_words(span, expected) -> None:
+    assert duration(span) == expected
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_the_partial_is_just_the_refreshing_part_and_never_cached(viewer, fleet) -> None:
+    response = viewer.get("/frota/parcial")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body and "Julia Monitor" not in body
+    assert 'data-updated="14:30:00"' in body
+    assert text(find(response.content, "id", "fleet-status")) == "Degradada 2 de 6 online"
+    assert len(find_all(response.content, "data-instance")) == 6
+    assert "no-cache" in response["Cache-Control"]
+    assert attr(find(viewer.get("/").content, "id", "fleet-live"), "data-refresh-url") == "/frota/parcial"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("finished_minutes_ago", "notice"),
+    [
+        (None, "Monitor parado: nenhuma verificação registrada."),
+        (7, "Monitor parado: última verificação há 7 min."),
+    ],
+)
+def test_it_says_when_the_monitor_itself_has_stopped(viewer, make_instance, finished_minutes_ago, notice) -> None:
+    make_instance("zap-01")
+    if finished_minutes_ago is not None:
+        at = NOW - timedelta(minutes=finished_minutes_ago)
+        CheckCycle.objects.create(started_at=at - timedelta(seconds=2), finished_at=at)
+
+    with time_machine.travel(NOW, tick=False):
+        found = find(viewer.get("/").content, "id", "monitor-stale")
+
+    assert text(found).startswith(notice)
+
+
+def _add_instances(first: int, last: int) -> None:
+    """Instances ``first``..``last - 1`` with usage, an open alert on every other one."""
+    from alerts.models import Alert
+
+    new = Instance.objects.bulk_create(
+        Instance(name=f"q-{n:03}", status=Status.CONNECTED, capacity_per_hour=20, capacity_per_day=100)
+        for n in range(first, last)
+    )
+    for instance in Instance.objects.filter(name__in=[i.name for i in new]):
+        instance.record_sent(count=3)
+        if instance.name[-1] in "02468":
+            Alert.objects.create(
+                instance=instance,
+                rule=Rule.INSTANCE_OFFLINE,
+                severity=Severity.ERROR,
+                key=f"k{instance.pk}",
+                title="x",
+                message="x",
+            )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/", "/frota/parcial"])
+def test_the_overview_costs_the_same_queries_for_5_or_60_instances(viewer, url, django_assert_max_num_queries) -> None:
+    _add_instances(0, 5)
+    with CaptureQueriesContext(connection) as small:
+        viewer.get(url)
+    _add_instances(5, 60)
+
+    with django_assert_max_num_queries(len(small)):
+        response = viewer.get(url)
+
+    assert len(small) <= 5  # session, user, fleet, open alerts per instance, last cycle
+    assert len(find_all(response.content, "data-instance")) == 60
+    assert len(find_all(response.content, "class", "alert-mark")) == 30
+
+
+# --- The instance page --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def history(make_instance, make_alert) -> Instance:
+    """zap-01, created 10 days ago: down for 3 h of the last day, and once 5 days ago for 12 h."""
+    with time_machine.travel(NOW - timedelta(days=10), tick=False):
+        zap = make_instance("zap-01", status=Status.CONNECTED, status_since=NOW - timedelta(hours=3))
+    for hours_ago, old, new, reason in [
+        (9 * 24, Status.UNKNOWN, Status.CONNECTED, ""),  # before the 7-day window
+        (5 * 24, Status.CONNECTED, Status.DISCONNECTED, "conexão encerrada (428)"),
+        (5 * 24 - 12, Status.DISCONNECTED, Status.CONNECTED, ""),
+        (6, Status.CONNECTED, Status.DISCONNECTED, "sessão encerrada no aparelho (401): precisa de novo QR"),
+        (3, Status.DISCONNECTED, Status.CONNECTED, ""),
+    ]:
+        StatusChange.objects.create(
+            instance=zap, old_status=old, new_status=new, reason=reason, created_at=NOW - timedelta(hours=hours_ago)
+        )
+    for hours_ago, count in [(0, 4), (1, 20), (5, 7), (23, 2), (30, 9)]:
+        zap.record_sent(count=count, at=NOW - timedelta(hours=hours_ago))
+    Doctor.objects.create(name="Dra. Ana Souza", preferred_instance=zap)
+    Doctor.objects.create(name="Dr. Bruno Lima", preferred_instance=zap)
+    make_alert(
+        "zap-01",
+        rule=Rule.INSTANCE_OFFLINE,
+        severity=Severity.ERROR,
+        state=AlertState.RESOLVED,
+        title="Instância zap-01 offline (antigo)",
+        first_seen_at=NOW - timedelta(hours=6),
+    )
+    make_alert(
+        "zap-01",
+        rule=Rule.CAPACITY_HIGH,
+        severity=Severity.WARNING,
+        title="Capacidade alta: zap-01",
+        first_seen_at=NOW - timedelta(hours=1),
+    )
+    return zap
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_the_instance_page_shows_status_since_when_and_usage(viewer, history) -> None:
+    page = viewer.get("/instancias/zap-01/").content
+
+    assert text(find(page, "id", "instance-status-badge")) == "🟢 Conectada"
+    assert "desde 25/11/2026 11:30 (há 3 h)" in text(find(page, "class", "status-line"))
+    meters = [text(m) for m in find_all(page, "class", "meter")]
+    assert meters == ["4/20", "31/100"]  # this hour; today since 00:00 in São Paulo (4 + 20 + 7)
+    assert text(find(page, "data-field", "load")) == "31.0%"  # the day binds first
+    doctors = [text(d) for d in find_all(page, "data-doctor")]
+    assert doctors == ["Dr. Bruno Lima", "Dra. Ana Souza"]
+    alerts = [(attr(a, "data-state"), text(a.children[1])) for a in find_all(page, "data-alert")]
+    assert alerts == [("firing", "Capacidade alta: zap-01"), ("resolved", "Instância zap-01 offline (antigo)")]
+    firing = find(page, "data-state", "firing")
+    assert attr(find_all_in(firing, "href")[0], "href") == f"/alertas/{attr(firing, 'data-alert')}/"
+    assert attr(find(page, "id", "alert-log-link"), "href") == "/alertas/?instancia=zap-01"
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_the_chart_has_one_bar_per_hour_matching_the_usage(viewer, history) -> None:
+    page = viewer.get("/instancias/zap-01/").content
+
+    chart = find(page, "data-chart", "usage-24h")
+    bars = find_all(page, "class", "hour")
+    expected = history.usage_by_hour(24, NOW)
+    assert [int(attr(bar, "data-count")) for bar in bars] == [count for _hour, count in expected]
+    assert attr(bars[-1], "data-hour") == "2026-11-25T14:00-03:00"
+    assert text(bars[-2]) == "25/11 13h: 20 mensagens (limite 20)"  # the hover <title>
+    assert (attr(chart, "role"), attr(chart, "viewbox"), attr(chart, "width")) == ("img", "0 0 480 190", "100%")
+    assert attr(chart, "aria-label") == (
+        "Mensagens por hora nas últimas 24 horas: 33 mensagens no total, pico de 20 às 13h; limite de 20 por hora."
+    )
+    labels = [text(label) for label in find_all(page, "class", "hour-label")]
+    assert labels == ["15h", "18h", "21h", "00h", "03h", "06h", "09h", "12h"]
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_it_shows_uptime_and_the_week_of_status_changes_newest_first(viewer, history) -> None:
+    page = viewer.get("/instancias/zap-01/").content
+
+    assert text(find(page, "data-uptime", "24h")) == "87.5% nas últimas 24 horas · fora do ar 3 h"
+    assert text(find(page, "data-uptime", "7d")) == "91.1% nos últimos 7 dias · fora do ar 15 h"  # 153 of 168 h
+    changes = [text(li) for li in find_all(page, "data-change")]
+    assert changes == [
+        "25/11 11:30 Desconectada → Conectada",
+        "25/11 08:30 Conectada → Desconectada sessão encerrada no aparelho (401): precisa de novo QR",
+        "21/11 02:30 Desconectada → Conectada",
+        "20/11 14:30 Conectada → Desconectada conexão encerrada (428)",
+    ]
+
+
+@pytest.mark.django_db
+def test_an_unknown_instance_gets_a_404_page(viewer) -> None:
+    response = viewer.get("/instancias/nao-existe/")
+
+    assert response.status_code == 404
+    assert "Não existe instância chamada “nao-existe”" in response.content.decode()
+    assert viewer.get("/instancias/nao-existe/estado").status_code == 404
+    assert viewer.get("/instancias/nao-existe/parcial").status_code == 404
+
+
+# --- Reconnect, against the gateway simulator ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_operator_reconnects_and_sees_the_qr_code(operator, operator_user, dropped, gateway) -> None:
+    response = operator.post("/instancias/zap-01/reconectar")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/instancias/zap-01/#reconnect"
+    assert gateway.request_count("/instance/connect/zap-01") == 1
+    action = OperatorAction.objects.get()
+    assert (action.kind, action.user, action.instance, action.detail) == (
+        OperatorAction.Kind.RECONNECT,
+        operator_user,
+        dropped,
+        "QR code gerado (n.º 1)",
+    )
+    assert timezone_now() - action.created_at < timedelta(seconds=30)
+    page = operator.get(response["Location"]).content
+    qr = find(page, "id", "reconnect-qr")
+    assert attr(qr, "src").startswith("data:image/png;base64,")
+    assert attr(qr, "alt") == "QR code para conectar a instância zap-01 ao WhatsApp"
+    box = find(page, "id", "reconnect")
+    assert (attr(box, "data-reconnect-pending"), attr(box, "data-state-url")) == ("true", "/instancias/zap-01/estado")
+    audit = text(find(page, "data-operator-action", "reconnect"))
+    assert "operadora Pediu reconexão QR code gerado (n.º 1)" in audit
+    # The code is shown once: a reload never asks the gateway for another one.
+    assert not find_all(operator.get("/instancias/zap-01/").content, "id", "reconnect-qr")
+    assert gateway.request_count("/instance/connect") == 1
+
+
+@pytest.mark.django_db
+def test_a_gateway_that_cannot_be_reached_gets_a_clear_message_and_is_recorded_as_failed(
+    operator, dropped, settings
+) -> None:
+    settings.EVOLUTION_API_URL = f"http://127.0.0.1:{closed_port()}"
+
+    page = operator.post("/instancias/zap-01/reconectar", follow=True).content.decode()
+
+    assert "Não foi possível falar com o gateway (gateway inacessível). Nada foi alterado" in page
+    assert 'id="reconnect-qr"' not in page
+    assert OperatorAction.objects.get().detail.startswith("falhou: gateway inacessível")
+    assert Instance.objects.get(name="zap-01").status == Status.DISCONNECTED
+
+
+@pytest.mark.django_db
+def test_a_gateway_error_answer_is_not_taken_for_a_qr_code(operator, dropped, gateway) -> None:
+    gateway.set_fault("zap-01", "error_body")
+
+    page = operator.post("/instancias/zap-01/reconectar", follow=True).content.decode()
+
+    assert "O gateway recusou a reconexão de zap-01: gateway respondeu com erro" in page
+    assert 'id="reconnect-qr"' not in page
+    assert OperatorAction.objects.get().detail.startswith("falhou: gateway respondeu com erro")
+
+
+@pytest.mark.django_db
+def test_reconnecting_an_instance_the_gateway_says_is_open_records_it_connected(operator, dropped, gateway) -> None:
+    gateway.set_state("zap-01", "open")
+
+    page = operator.post("/instancias/zap-01/reconectar", follow=True).content.decode()
+
+    assert "zap-01 já está conectada." in page
+    assert Instance.objects.get(name="zap-01").status == Status.CONNECTED
+    assert OperatorAction.objects.get().detail == "já estava conectada"
+
+
+@pytest.mark.django_db
+def test_the_state_endpoint_notices_the_instance_is_back_without_waiting_for_the_cycle(
+    viewer, dropped, gateway
+) -> None:
+    assert viewer.get("/instancias/zap-01/estado").json()["status"] == "disconnected"
+    gateway.set_state("zap-01", "open")
+
+    with time_machine.travel(timezone_now() + timedelta(seconds=6)):
+        body = viewer.get("/instancias/zap-01/estado").json()
+
+    assert body == {
+        "status": "connected",
+        "status_display": "Conectada",
+        "emoji": "🟢",
+        "desde": body["desde"],
+    }
+    change = StatusChange.objects.get(instance=dropped)
+    assert (change.old_status, change.new_status) == ("disconnected", "connected")
+    assert text(find(viewer.get("/instancias/zap-01/parcial").content, "id", "instance-status-badge")) == (
+        "🟢 Conectada"
+    )
+
+
+@pytest.mark.django_db
+def test_the_state_endpoint_asks_the_gateway_at_most_once_every_few_seconds(viewer, dropped, gateway) -> None:
+    for _ in range(3):
+        viewer.get("/instancias/zap-01/estado")
+
+    assert gateway.request_count("/instance/connectionState/zap-01") == 1
+
+
+@pytest.mark.django_db
+def test_the_state_endpoint_answers_from_the_database_when_the_gateway_is_down(viewer, dropped, settings) -> None:
+    settings.EVOLUTION_API_URL = f"http://127.0.0.1:{closed_port()}"
+
+    body = viewer.get("/instancias/zap-01/estado").json()
+
+    assert body["status"] == "disconnected"
+    assert Instance.objects.get(name="zap-01").consecutive_failures == 0  # the cycle owns failure counts
