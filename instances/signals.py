@@ -4,5 +4,6 @@ from django.dispatch import Signal
 
 # A check cycle ran to its end (not when skipped for the lease). kwargs: summary.
 cycle_finished = Signal()
-# A webhook changed an instance's status. kwargs: instance, change (the StatusChange).
+# A status seen outside the cycle changed (a webhook, the instance page's live probe).
+# kwargs: instance, change (the StatusChange).
 status_changed = Signal()
