@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -33,6 +34,7 @@ def _overview_context() -> dict:
         # Reversed once, not per row: a thousand reverse() calls cost more than the query.
         "instance_url": reverse("instance-detail", args=[NAME_SLOT]),
         "alert_log_url": reverse("alert-log"),
+        "refresh_seconds": settings.OVERVIEW_REFRESH_SECONDS,
     }
 
 

@@ -280,6 +280,9 @@ CIRCUIT_COOLDOWN_SECONDS = env_int("CIRCUIT_COOLDOWN_SECONDS", 60, minimum=1)
 # How long message ids are kept for de-duplication of gateway retries.
 MESSAGE_ID_RETENTION_DAYS = env_int("MESSAGE_ID_RETENTION_DAYS", 3, minimum=1)
 
+# How often the overview page refreshes its live part, in seconds.
+OVERVIEW_REFRESH_SECONDS = env_float("OVERVIEW_REFRESH_SECONDS", 5.0, minimum=1.0)
+
 # --- Alerts ------------------------------------------------------------------------------------
 # An instance must stay not-connected this long before "offline" fires (a reconnect blip is
 # not an outage); a terminal close reported by the gateway fires at once.
