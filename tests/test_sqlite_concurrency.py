@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
 # Each writer counts messages and flips a status, as webhooks and the cycle do, in a loop.
@@ -66,8 +64,3 @@ def test_three_writers_on_one_sqlite_file_never_hit_database_is_locked(tmp_path:
     total = python(COUNT, env)
     assert total.wait(timeout=60) == 0
     assert total.stdout.read().strip() == "450"
-
-
-@pytest.fixture(autouse=True)
-def _no_db_needed() -> None:
-    """This test runs its own processes on its own SQLite file; it needs no test database."""
