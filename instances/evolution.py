@@ -13,6 +13,9 @@ from instances.models import Status
 
 BAN_CODES = frozenset({402, 403, 406})
 LOGGED_OUT_CODE = 401
+# Evolution stops reconnecting, and sends a close webhook, only for these codes (408 joined
+# them in 2.4.0-rc); only then does a code describe why the number is down.
+TERMINAL_CODES = BAN_CODES | {LOGGED_OUT_CODE, 408}
 
 LIVE_STATES = {
     "open": Status.CONNECTED,

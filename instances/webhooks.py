@@ -22,7 +22,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from instances.evolution import BAN_CODES, LOGGED_OUT_CODE, reason_for, status_from_state
+from instances.evolution import TERMINAL_CODES, reason_for, status_from_state
 from instances.models import Instance, Status
 from instances.signals import status_changed
 
@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 32 * 1024 * 1024
 # Phone and server clocks drift; a timestamp this far ahead is still "now", beyond it is junk.
 FUTURE_TOLERANCE = timedelta(minutes=5)
-# Evolution stops reconnecting, and sends a close webhook, only for these codes (408 joined
-# them in 2.4.0-rc); only then does a code describe why the number is down.
-TERMINAL_CODES = BAN_CODES | {LOGGED_OUT_CODE, 408}
 
 SEND_MESSAGE = "send.message"
 MESSAGES_UPSERT = "messages.upsert"
