@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.parser import Parser
@@ -46,6 +47,8 @@ api = NinjaAPI(
     description="Estado da frota de instâncias WhatsApp, uso e alertas.",
     urls_namespace="dashboard",
     auth=[ApiKeyAuth(), django_auth],
+    # The schema and the Swagger page are for people logged in, like everything but health.
+    docs_decorator=login_required,
     parser=LenientJsonParser(),
     renderer=Utf8JsonRenderer(),
 )

@@ -87,3 +87,12 @@ def test_a_key_created_in_the_admin_is_shown_once_and_works(admin_client) -> Non
     secret = message.split("Chave criada: ")[1].split(" ")[0]
     assert ApiKey.objects.get(name="painel-tv").key_hash != secret
     assert Client().get("/dashboard/instances", HTTP_X_API_KEY=secret).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/dashboard/docs", "/dashboard/openapi.json"])
+def test_the_api_docs_need_a_login(client, path) -> None:
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/entrar/?next=")
