@@ -1,4 +1,4 @@
-"""Fixtures that point the Slack and email channels at real local servers (tests/fakes.py)."""
+"""Fixtures that point the Slack and email channels at real local servers (tests/fakes_*.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pytest_django.fixtures import Settings
 from alerts.channels.base import Item, Message
 from alerts.models import Alert, NotificationKind, Rule, Severity
 from instances.models import Instance
-from tests.fakes import FakeSlack, SmtpServer
+from tests.fakes_slack import FakeSlack
+from tests.fakes_smtp import SmtpServer
 
 ALERT_EMAILS = ["ops@example.com", "plantao@example.com"]
 # 10/03 14:05 in São Paulo (UTC-3): what the channels must print as "desde".

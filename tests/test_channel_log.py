@@ -8,8 +8,6 @@ from datetime import timedelta
 from alerts.channels.log import LogTransport
 from alerts.models import NotificationKind, Rule, Severity
 
-# Until tests/conftest.py lists it; harmless afterwards.
-
 
 def test_each_alert_of_a_batch_is_logged_at_its_severity(make_alert, make_message, caplog):
     banned = make_alert("zap-01")

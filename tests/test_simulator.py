@@ -1,4 +1,7 @@
-"""The gateway simulator speaks Evolution's shapes, faults and webhooks (the contract)."""
+"""The gateway simulator speaks Evolution's shapes, faults and webhooks (the contract).
+
+Its command, ``simulate_gateway``, is in ``test_simulate_gateway_command.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,61 +11,15 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 
 from instances.simulator import GatewaySimulator
+from tests.simulator_helpers import receiver_fixture  # noqa: F401 (a fixture)
 
 KEY = "simulator-key"
-
-
-class Receiver:
-    """A tiny webhook receiver: records every POST and answers the queued statuses (then 200)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
-        self.statuses: list[int] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((dict(self.headers), json.loads(body)))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/evolution"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return [payload for _headers, payload in self.received]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 @pytest.fixture
@@ -354,65 +311,3 @@ def test_a_failed_webhook_is_retried_and_a_rejected_one_is_dropped(receiver):
     ids = [p["data"]["key"]["id"] for p in receiver.wait_for(4)]
     assert ids == ["retried", "retried", "rejected", "fine"]
     assert (sim.webhooks_delivered, sim.webhooks_dropped) == (2, 1)
-
-
-@pytest.mark.parametrize(
-    ("arguments", "message"),
-    [
-        (["--latency-ms", "abc"], "--latency-ms inválido"),
-        (["--latency-ms", "150-50"], "--latency-ms inválido"),
-        (["--hang-share", "1.5"], "--hang-share"),
-        (["--webhook-url", "ftp://x"], "--webhook-url inválida"),
-        (["--demo", "--instances", "3"], "--demo ou --instances"),
-        (["--script", "/nonexistent/steps.json"], "não encontrado"),
-    ],
-)
-def test_the_command_rejects_bad_options_with_one_clear_line(arguments, message):
-    with pytest.raises(CommandError, match=message):
-        call_command("simulate_gateway", "--port", "0", *arguments)
-
-
-@pytest.mark.parametrize(
-    ("script", "message"),
-    [
-        ("[{", "não é JSON válido"),
-        ('{"at": 1}', "lista JSON"),
-        ('[{"at": 1, "instance": "sim-001", "state": "gone"}]', 'passo 1: "state"'),
-        ('[{"at": -1, "send": "sim-001"}]', 'passo 1: "at"'),
-        ('[{"at": 1, "send": "sim-999"}]', "inexistente"),
-    ],
-)
-def test_the_command_rejects_a_bad_script_before_starting(tmp_path: Path, script, message):
-    path = tmp_path / "steps.json"
-    path.write_text(script)
-
-    with pytest.raises(CommandError, match=message):
-        call_command("simulate_gateway", "--port", "0", "--instances", "3", "--script", str(path))
-
-
-def test_the_command_plays_a_script_and_stops_cleanly(tmp_path: Path, receiver, capsys):
-    path = tmp_path / "steps.json"
-    path.write_text(
-        '[{"at": 0, "send": "sim-002", "count": 2}, {"at": 0, "instance": "sim-001", "state": "close", "code": 403}]'
-    )
-
-    call_command(
-        "simulate_gateway",
-        *("--port", "0", "--instances", "3", "--duration", "0.3", "--script", str(path)),
-        *("--webhook-url", receiver.url, "--webhook-secret", "s3cret"),
-    )
-
-    output = capsys.readouterr().out
-    assert "Simulador Evolution (v2) em http://127.0.0.1:" in output and "3 instâncias" in output
-    assert "Simulador encerrado." in output
-    events = [(p["event"], p["instance"]) for p in receiver.wait_for(4)]
-    assert events.count(("send.message", "sim-002")) == 2
-    assert ("status.instance", "sim-001") in events
-
-
-def test_the_command_says_so_when_its_port_is_taken():
-    with GatewaySimulator() as taken:
-        port = taken.url.rsplit(":", 1)[1]
-
-        with pytest.raises(CommandError, match=f"não foi possível abrir 127.0.0.1:{port}"):
-            call_command("simulate_gateway", "--port", port, "--instances", "1")

@@ -1,31 +1,21 @@
-"""Real local servers that stand in for Slack and SMTP in tests and benchmarks.
+"""A real local server that stands in for Slack in tests and benchmarks.
 
-They speak the real protocols on 127.0.0.1 (ephemeral ports), so the real slack-sdk and
-the real smtplib are exercised; failures are scripted (429 + Retry-After, 5xx, hangs,
-refused credentials or recipients) instead of mocked.
+It speaks the real protocol on 127.0.0.1 (an ephemeral port), so the real slack-sdk is
+exercised; failures are scripted (429 + Retry-After, 5xx, hangs) instead of mocked.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-
-# aiosmtpd logs every SMTP command at INFO: noise in a failing test's output.
-logging.getLogger("mail.log").setLevel(logging.WARNING)
+from tests.fakes_common import wait_for_items
 
 # What Slack says with each status (webhook wording); other statuses say "internal_error".
 DEFAULT_ERRORS = {
@@ -35,13 +25,6 @@ DEFAULT_ERRORS = {
     410: "channel_is_archived",
     429: "rate_limited",
 }
-
-
-def closed_port() -> int:
-    """Return a local port nothing listens on (connections to it are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def blocks_are_valid(blocks: Any) -> bool:
@@ -60,17 +43,6 @@ def blocks_are_valid(blocks: Any) -> bool:
         if kind == "context" and len(block.get("elements", [])) > 10:
             return False
     return True
-
-
-def _wait_for(cond: threading.Condition, items: list[Any], n: int, timeout: float, what: str) -> list[Any]:
-    """Return a copy of ``items`` once it holds ``n``; fail the test after ``timeout`` seconds."""
-    with cond:
-        if not cond.wait_for(lambda: len(items) >= n, timeout):
-            raise AssertionError(f"timed out after {timeout}s waiting for {n} {what}, got {len(items)}")
-        return list(items)
-
-
-# --- Slack -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -211,7 +183,7 @@ class FakeSlack:
 
     def wait_for(self, n: int, timeout: float = 5.0) -> list[SlackPost]:
         """Return the accepted messages once there are at least ``n``."""
-        return _wait_for(self._cond, self.messages, n, timeout, "Slack message(s)")
+        return wait_for_items(self._cond, self.messages, n, timeout, "Slack message(s)")
 
     # serving
     def _hang_seconds(self) -> float:
@@ -338,126 +310,3 @@ class _SlackHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean
-
-
-# --- SMTP ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReceivedEmail:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-    received_at: float
-
-    @property
-    def subject(self) -> str:
-        # Django folds a long encoded subject onto a continuation line ("Subject: \n =?utf-8?…");
-        # unfolding leaves a leading space that mail clients drop, and so do we.
-        return str(self.message["Subject"]).strip()
-
-    @property
-    def text(self) -> str:
-        return self._part("plain")
-
-    @property
-    def html(self) -> str:
-        return self._part("html")
-
-    def _part(self, subtype: str) -> str:
-        part = self.message.get_body((subtype,))
-        # SMTP carries CRLF line ends; tests read text as Python writes it.
-        return part.get_content().replace("\r\n", "\n") if part is not None else ""  # type: ignore[union-attr]
-
-
-class _EphemeralController(Controller):
-    """aiosmtpd's Controller, bound to port 0: read the real port before its readiness probe."""
-
-    def _trigger_server(self) -> None:
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
-class SmtpServer:
-    """A real SMTP server on a local port that keeps what it receives.
-
-    AUTH is offered (without TLS, it is local) and succeeds with ``credentials`` (any
-    login if None) unless ``reject_auth()``; ``reject_recipients()`` refuses every RCPT.
-    """
-
-    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
-        self.credentials = credentials
-        self.messages: list[ReceivedEmail] = []
-        self._cond = threading.Condition()
-        self._auth_ok = True
-        self._rcpt_reply: str | None = None
-        self._controller = _EphemeralController(
-            self,
-            hostname="127.0.0.1",
-            port=0,
-            server_hostname="localhost",  # skip getfqdn(): a DNS lookup per start
-            authenticator=self._authenticate,
-            auth_require_tls=False,
-        )
-
-    @property
-    def host(self) -> str:
-        return "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        return self._controller.port
-
-    def start(self) -> SmtpServer:
-        self._controller.start()
-        return self
-
-    def stop(self) -> None:
-        self._controller.stop()
-
-    def __enter__(self) -> SmtpServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def reject_auth(self) -> None:
-        self._auth_ok = False
-
-    def reject_recipients(self, reply: str = "550 5.1.1 Destinatário desconhecido") -> None:
-        self._rcpt_reply = reply
-
-    def recover(self) -> None:
-        self._auth_ok, self._rcpt_reply = True, None
-
-    def wait_for(self, n: int, timeout: float = 5.0) -> list[ReceivedEmail]:
-        return _wait_for(self._cond, self.messages, n, timeout, "email(s)")
-
-    # aiosmtpd hooks
-    def _authenticate(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-    ) -> AuthResult:
-        if not self._auth_ok or not isinstance(auth_data, LoginPassword):
-            return AuthResult(success=False, handled=False)
-        if self.credentials is None:
-            return AuthResult(success=True)
-        login, password = auth_data.login.decode(), auth_data.password.decode()
-        return AuthResult(success=(login, password) == self.credentials, handled=False)
-
-    async def handle_RCPT(  # aiosmtpd's hook names
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
-    ) -> str:
-        if self._rcpt_reply:
-            return self._rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or envelope.content or b""
-        raw = content if isinstance(content, bytes) else content.encode()
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        received = ReceivedEmail(str(envelope.mail_from), list(envelope.rcpt_tos), message, time.time())  # type: ignore[arg-type]
-        with self._cond:
-            self.messages.append(received)
-            self._cond.notify_all()
-        return "250 Message accepted for delivery"

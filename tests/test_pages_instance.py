@@ -1,72 +1,33 @@
-"""The fleet pages: the overview at /, its refreshing partial, an instance's page and Reconnect."""
+"""An instance's page: status, usage chart, uptime and history, Reconnect and the state endpoint."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission
-from django.db import connection
 from django.test import Client
-from django.test.html import Element, parse_html
-from django.test.utils import CaptureQueriesContext
 from django.utils.timezone import now as timezone_now
 
 from alerts.models import AlertState, Rule, Severity
-from instances.models import CheckCycle, Doctor, Instance, OperatorAction, Status, StatusChange
-from instances.templatetags.fleet import ago, duration
-from tests.test_checks import closed_port
+from instances.models import Doctor, Instance, OperatorAction, Status, StatusChange
+from tests.fakes_common import closed_port
+from tests.fleet_pages_helpers import (
+    NOW,
+    attr,
+    find,
+    find_all,
+    find_all_in,
+    text,
+    viewer_fixture,  # noqa: F401 (a fixture)
+)
 
-SP = ZoneInfo("America/Sao_Paulo")
-NOW = datetime(2026, 11, 25, 14, 30, tzinfo=SP)
 API_KEY = "simulator-key"
 
 
-# --- A few helpers to read the HTML like a person would ---------------------------------------
-
-
-def walk(node: Element) -> Iterator[Element]:
-    for child in node.children:
-        if isinstance(child, Element):
-            yield child
-            yield from walk(child)
-
-
-def find_all(content: bytes, attr: str, value: str | None = None) -> list[Element]:
-    root = parse_html(content.decode())
-    return [el for el in walk(root) if any(k == attr and (value is None or v == value) for k, v in el.attributes)]
-
-
-def find_all_in(node: Element, attr: str) -> list[Element]:
-    return [el for el in walk(node) if any(k == attr for k, _v in el.attributes)]
-
-
-def find(content: bytes, attr: str, value: str | None = None) -> Element:
-    found = find_all(content, attr, value)
-    assert found, f"no element with {attr}={value!r}"
-    return found[0]
-
-
-def text(node: Element | str) -> str:
-    if isinstance(node, str):
-        return node
-    return " ".join(" ".join(text(child) for child in node.children).split())
-
-
-def attr(node: Element, name: str, default: str | None = None) -> str | None:
-    return dict(node.attributes).get(name, default)
-
-
 # --- The cast ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def viewer(client: Client, django_user_model) -> Client:
-    client.force_login(django_user_model.objects.create_user("leitora"))
-    return client
 
 
 @pytest.fixture
@@ -80,27 +41,6 @@ def operator_user(django_user_model):
 def operator(client: Client, operator_user) -> Client:
     client.force_login(operator_user)
     return client
-
-
-@pytest.fixture
-def fleet(make_instance, make_alert) -> dict[str, Instance]:
-    """One instance per status; zap-hot sent 12 of 20 this hour and 60 of 100 today; zap-down has 2 open alerts."""
-    with time_machine.travel(NOW - timedelta(days=10), tick=False):
-        fleet = {
-            "zap-hot": make_instance("zap-hot", status=Status.CONNECTED),
-            "zap-idle": make_instance("zap-idle", status=Status.CONNECTED),
-            "zap-down": make_instance("zap-down", status=Status.DISCONNECTED),
-            "zap-ban": make_instance("zap-ban", status=Status.BANNED),
-            "zap-wait": make_instance("zap-wait", status=Status.CONNECTING),
-            "zap-odd": make_instance("zap-odd", status=Status.UNKNOWN),
-        }
-    fleet["zap-hot"].record_sent(count=48, at=NOW - timedelta(hours=3))
-    fleet["zap-hot"].record_sent(count=12, at=NOW - timedelta(minutes=10))
-    make_alert("zap-down", rule=Rule.INSTANCE_OFFLINE, severity=Severity.ERROR, title="Instância zap-down offline")
-    make_alert("zap-down", rule=Rule.CONSECUTIVE_FAILURES, severity=Severity.ERROR, title="Falhas seguidas")
-    make_alert("zap-hot", rule=Rule.CAPACITY_HIGH, state=AlertState.RESOLVED, title="Capacidade alta: zap-hot")
-    CheckCycle.objects.create(started_at=NOW - timedelta(seconds=50), finished_at=NOW - timedelta(seconds=45))
-    return fleet
 
 
 @pytest.fixture
@@ -123,28 +63,6 @@ def dropped(gateway, make_instance) -> Instance:
 
 
 # --- Who may see and do what ----------------------------------------------------------------------
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("method", "url"),
-    [
-        ("get", "/"),
-        ("get", "/frota/parcial"),
-        ("get", "/instancias/zap-01/"),
-        ("get", "/instancias/zap-01/parcial"),
-        ("get", "/instancias/zap-01/estado"),
-        ("post", "/instancias/zap-01/reconectar"),
-    ],
-)
-def test_an_anonymous_visitor_is_sent_to_the_login_page(client, make_instance, method, url) -> None:
-    make_instance("zap-01", status=Status.DISCONNECTED)
-
-    response = getattr(client, method)(url)
-
-    assert response.status_code == 302
-    assert response["Location"] == f"/entrar/?next={url}"
-    assert not OperatorAction.objects.exists()
 
 
 @pytest.mark.django_db
@@ -183,171 +101,6 @@ def test_reconnect_is_post_only_and_needs_the_csrf_token(operator_user, dropped,
     assert strict.post("/instancias/zap-01/reconectar").status_code == 403
     assert gateway.request_count("/instance/connect") == 0
     assert not OperatorAction.objects.exists()
-
-
-# --- The overview ------------------------------------------------------------------------------------
-
-
-@pytest.mark.django_db
-@time_machine.travel(NOW, tick=False)
-def test_the_overview_shows_the_fleet_in_numbers(viewer, fleet) -> None:
-    page = viewer.get("/").content
-
-    banner = find(page, "id", "fleet-status")
-    assert attr(banner, "data-status") == "degraded"
-    assert text(banner) == "Degradada 2 de 6 online"
-    cards = {attr(card, "data-card"): text(card) for card in find_all(page, "data-card")}
-    assert cards == {
-        "online": "2 online",
-        "offline": "3 offline",
-        "banned": "1 banidas",
-        "capacity": "10.0% capacidade usada hoje",
-        "sent-today": "60 mensagens enviadas hoje (de 600)",
-    }
-    assert text(find(page, "id", "updated-at")) == "Atualizado às 14:30:00"
-    assert not find_all(page, "id", "monitor-stale")
-
-
-@pytest.mark.django_db
-@time_machine.travel(NOW, tick=False)
-def test_each_row_shows_status_in_words_usage_against_capacity_and_alerts(viewer, fleet) -> None:
-    page = viewer.get("/").content
-
-    rows = {attr(row, "data-instance"): row for row in find_all(page, "data-instance")}
-    assert list(rows) == ["zap-ban", "zap-down", "zap-hot", "zap-idle", "zap-odd", "zap-wait"]
-    hot = [text(cell) for cell in rows["zap-hot"].children]
-    assert hot == ["zap-hot", "🟢 Conectada", "5511999990001", "12/20", "60/100", "60.0%", "há 10 min", ""]
-    assert [text(cell) for cell in rows["zap-ban"].children][1] == "⛔ Banida"
-    assert [text(cell) for cell in rows["zap-odd"].children][1] == "❓ Desconhecida"
-    assert [text(cell) for cell in rows["zap-down"].children][6] == "—"
-    mark = find(page, "class", "alert-mark")
-    assert text(mark) == "⚠ 2 alertas"
-    assert attr(mark, "href") == "/alertas/?instancia=zap-down"
-    assert len(find_all(page, "class", "alert-mark")) == 1  # zap-hot's alert is resolved
-    assert attr(find(page, "href", "/instancias/zap-hot/"), "href") == "/instancias/zap-hot/"
-    fills = [attr(el, "style") for el in walk(rows["zap-hot"]) if attr(el, "class", "").startswith("fill")]
-    assert fills == ["width: 60%", "width: 60%"]
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("statuses", "sent_today", "status", "banner"),
-    [
-        ([Status.CONNECTED, Status.CONNECTED], 0, "healthy", "Saudável 2 de 2 online"),
-        ([Status.CONNECTED, Status.CONNECTED], 170, "warning", "Atenção 2 de 2 online · capacidade usada hoje 85.0%"),
-        ([Status.DISCONNECTED, Status.BANNED], 0, "critical", "Crítica 0 de 2 online"),
-    ],
-)
-def test_the_banner_uses_the_same_rules_and_words_as_the_api(
-    viewer, make_instance, statuses, sent_today, status, banner
-) -> None:
-    first, _second = (make_instance(f"zap-{n}", status=s) for n, s in enumerate(statuses))
-    if sent_today:
-        first.record_sent(count=sent_today)
-
-    found = find(viewer.get("/").content, "id", "fleet-status")
-
-    assert attr(found, "data-status") == status
-    assert text(found) == banner
-    assert viewer.get("/dashboard/instances").json()["status"] == status
-
-
-@pytest.mark.parametrize(
-    ("seconds", "expected"),
-    [(3, "agora"), (40, "há 40 s"), (180, "há 3 min"), (2 * 3600 + 59, "há 2 h"), (3 * 86400, "há 3 d"), (-5, "agora")],
-)
-def test_ago_says_how_long_ago_in_portuguese(seconds, expected) -> None:
-    assert ago(NOW - timedelta(seconds=seconds), NOW) == expected
-
-
-def test_ago_shows_a_dash_when_there_is_nothing() -> None:
-    assert ago(None, NOW) == "—"
-
-
-@pytest.mark.parametrize(
-    ("span", "expected"),
-    [
-        (timedelta(seconds=40), "40 s"),
-        (timedelta(minutes=45), "45 min"),
-        (timedelta(hours=3, minutes=5), "3 h 5 min"),
-        (timedelta(hours=15), "15 h"),
-        (timedelta(days=2, hours=4), "2 d 4 h"),
-    ],
-)
-def test_durations_read_as_words(span, expected) -> None:
-    assert duration(span) == expected
-
-
-@pytest.mark.django_db
-@time_machine.travel(NOW, tick=False)
-def test_the_partial_is_just_the_refreshing_part_and_never_cached(viewer, fleet) -> None:
-    response = viewer.get("/frota/parcial")
-
-    body = response.content.decode()
-    assert response.status_code == 200
-    assert "<html" not in body and "Julia Monitor" not in body
-    assert 'data-updated="14:30:00"' in body
-    assert text(find(response.content, "id", "fleet-status")) == "Degradada 2 de 6 online"
-    assert len(find_all(response.content, "data-instance")) == 6
-    assert "no-cache" in response["Cache-Control"]
-    assert attr(find(viewer.get("/").content, "id", "fleet-live"), "data-refresh-url") == "/frota/parcial"
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("finished_minutes_ago", "notice"),
-    [
-        (None, "Monitor parado: nenhuma verificação registrada."),
-        (7, "Monitor parado: última verificação há 7 min."),
-    ],
-)
-def test_it_says_when_the_monitor_itself_has_stopped(viewer, make_instance, finished_minutes_ago, notice) -> None:
-    make_instance("zap-01")
-    if finished_minutes_ago is not None:
-        at = NOW - timedelta(minutes=finished_minutes_ago)
-        CheckCycle.objects.create(started_at=at - timedelta(seconds=2), finished_at=at)
-
-    with time_machine.travel(NOW, tick=False):
-        found = find(viewer.get("/").content, "id", "monitor-stale")
-
-    assert text(found).startswith(notice)
-
-
-def _add_instances(first: int, last: int) -> None:
-    """Instances ``first``..``last - 1`` with usage, an open alert on every other one."""
-    from alerts.models import Alert
-
-    new = Instance.objects.bulk_create(
-        Instance(name=f"q-{n:03}", status=Status.CONNECTED, capacity_per_hour=20, capacity_per_day=100)
-        for n in range(first, last)
-    )
-    for instance in Instance.objects.filter(name__in=[i.name for i in new]):
-        instance.record_sent(count=3)
-        if instance.name[-1] in "02468":
-            Alert.objects.create(
-                instance=instance,
-                rule=Rule.INSTANCE_OFFLINE,
-                severity=Severity.ERROR,
-                key=f"k{instance.pk}",
-                title="x",
-                message="x",
-            )
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("url", ["/", "/frota/parcial"])
-def test_the_overview_costs_the_same_queries_for_5_or_60_instances(viewer, url, django_assert_max_num_queries) -> None:
-    _add_instances(0, 5)
-    with CaptureQueriesContext(connection) as small:
-        viewer.get(url)
-    _add_instances(5, 60)
-
-    with django_assert_max_num_queries(len(small)):
-        response = viewer.get(url)
-
-    assert len(small) <= 5  # session, user, fleet, open alerts per instance, last cycle
-    assert len(find_all(response.content, "data-instance")) == 60
-    assert len(find_all(response.content, "class", "alert-mark")) == 30
 
 
 # --- The instance page --------------------------------------------------------------------------------

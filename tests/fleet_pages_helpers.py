@@ -1,0 +1,60 @@
+"""What the fleet pages' tests share: their moment, reading the HTML like a person, and a viewer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.test import Client
+from django.test.html import Element, parse_html
+
+SP = ZoneInfo("America/Sao_Paulo")
+NOW = datetime(2026, 11, 25, 14, 30, tzinfo=SP)
+
+
+# --- A few helpers to read the HTML like a person would ---------------------------------------
+
+
+def walk(node: Element) -> Iterator[Element]:
+    for child in node.children:
+        if isinstance(child, Element):
+            yield child
+            yield from walk(child)
+
+
+def find_all(content: bytes, attr: str, value: str | None = None) -> list[Element]:
+    root = parse_html(content.decode())
+    return [el for el in walk(root) if any(k == attr and (value is None or v == value) for k, v in el.attributes)]
+
+
+def find_all_in(node: Element, attr: str) -> list[Element]:
+    return [el for el in walk(node) if any(k == attr for k, _v in el.attributes)]
+
+
+def find(content: bytes, attr: str, value: str | None = None) -> Element:
+    found = find_all(content, attr, value)
+    assert found, f"no element with {attr}={value!r}"
+    return found[0]
+
+
+def text(node: Element | str) -> str:
+    if isinstance(node, str):
+        return node
+    return " ".join(" ".join(text(child) for child in node.children).split())
+
+
+def attr(node: Element, name: str, default: str | None = None) -> str | None:
+    return dict(node.attributes).get(name, default)
+
+
+# --- The cast ------------------------------------------------------------------------------------
+
+
+# Fixtures here are registered under ``name=``: a test module imports ``x_fixture`` and asks for ``x``,
+# so the argument does not shadow the import (which ruff would flag as F811).
+@pytest.fixture(name="viewer")
+def viewer_fixture(client: Client, django_user_model) -> Client:
+    client.force_login(django_user_model.objects.create_user("leitora"))
+    return client
