@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.utils import timezone
@@ -34,6 +34,20 @@ def fleet_status(online: int, total: int, capacity_used_pct: float) -> FleetStat
 
 def format_pct(value: float) -> str:
     return f"{value:.1f}%"
+
+
+def format_span(delta: timedelta) -> str:
+    """Return a span of time in pt-BR words: "40 s", "45 min", "3 h 5 min", "2 d 4 h"."""
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    days, minutes = divmod(seconds // 60, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
 
 
 ROW_FIELDS = ("pk", "name", "phone_number", "status", "capacity_per_hour", "capacity_per_day", "last_message_at")

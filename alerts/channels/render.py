@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from alerts.channels.base import Item, Message
 from alerts.models import SEVERITY_EMOJI, Alert, NotificationKind, Severity
+from instances.dashboard import format_span
 
 # A grouped message lists this many alerts, then "+N outros": a storm stays one readable post.
 MAX_ITEMS = 15
@@ -46,16 +47,10 @@ def since(at: datetime) -> str:
 
 def format_duration(delta: timedelta) -> str:
     """Return a short pt-BR duration: "menos de 1 min", "12 min", "2 h 5 min", "3 d 4 h"."""
-    minutes = int(delta.total_seconds()) // 60
-    if minutes < 1:
+    if delta < timedelta(minutes=1):
         return "menos de 1 min"
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
+    # Whole minutes: a message about an outage does not count its seconds.
+    return format_span(timedelta(minutes=int(delta.total_seconds()) // 60))
 
 
 def duration(alert: Alert, now: datetime | None = None) -> str:

@@ -15,7 +15,7 @@ from django import template
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from instances.dashboard import format_pct
+from instances.dashboard import format_pct, format_span
 from instances.pages_overview import NAME_SLOT, OverviewRow
 
 register = template.Library()
@@ -45,19 +45,7 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
 @register.filter
 def duration(value: timedelta | None) -> str:
     """Return a span of time in words: "40 s", "45 min", "3 h 5 min", "2 d 4 h"."""
-    if value is None:
-        return "—"
-    seconds = max(int(value.total_seconds()), 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    days, minutes = divmod(minutes, 1440)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
+    return "—" if value is None else format_span(value)
 
 
 @register.filter
