@@ -259,6 +259,22 @@ class SentMessage(models.Model):
         return self.message_id
 
 
+# Check cycles are one row a minute; a month is plenty to look back on the monitor itself.
+CHECK_CYCLE_RETENTION = timedelta(days=30)
+
+
+def prune_history(now: datetime | None = None) -> str:
+    """Delete message ids older than MESSAGE_ID_RETENTION_DAYS and cycles older than a month.
+
+    Only what is kept for de-duplication and the monitor's own log goes: usage counts, status
+    changes and alerts are the history and are never pruned.
+    """
+    now = now or timezone.now()
+    ids, _ = SentMessage.objects.filter(sent_at__lt=now - timedelta(days=settings.MESSAGE_ID_RETENTION_DAYS)).delete()
+    cycles, _ = CheckCycle.objects.filter(started_at__lt=now - CHECK_CYCLE_RETENTION).delete()
+    return f"{ids} ids de mensagem e {cycles} ciclos antigos removidos"
+
+
 class OperatorAction(models.Model):
     """Who did what to an instance from the portal's pages (alerts keep their own timeline)."""
 

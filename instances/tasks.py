@@ -16,6 +16,7 @@ from julia_monitor.schedules import ensure_schedules as ensure
 
 SCHEDULES: dict[str, ScheduleSpec] = {
     "check-instances": {"func": "instances.tasks.check_instances", "minutes": 1},
+    "prune-fleet-history": {"func": "instances.tasks.prune_history", "minutes": 60},
 }
 
 
@@ -24,6 +25,13 @@ def check_instances() -> str:
     from instances.checks import run_cycle
 
     return str(run_cycle())
+
+
+def prune_history() -> str:
+    """Drop message ids past de-duplication age and old cycle rows; counts and history stay."""
+    from instances.models import prune_history as prune
+
+    return prune()
 
 
 def ensure_schedules(sender: Any = None, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:

@@ -169,3 +169,22 @@ def test_two_observers_of_the_same_change_record_it_once(make_instance) -> None:
         t.join()
 
     assert StatusChange.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_old_message_ids_and_cycles_are_pruned_but_counts_stay(make_instance, settings) -> None:
+    from instances.models import CheckCycle, SentMessage, prune_history
+
+    settings.MESSAGE_ID_RETENTION_DAYS = 3
+    zap = make_instance()
+    now = timezone.now()
+    zap.record_sent("old", at=now - timedelta(days=4))
+    zap.record_sent("new", at=now - timedelta(days=1))
+    CheckCycle.objects.create(started_at=now - timedelta(days=31), finished_at=now - timedelta(days=31))
+    CheckCycle.objects.create(started_at=now, finished_at=now)
+
+    prune_history(now)
+
+    assert list(SentMessage.objects.values_list("message_id", flat=True)) == ["new"]
+    assert CheckCycle.objects.count() == 1
+    assert sum(UsageBucket.objects.values_list("count", flat=True)) == 2
