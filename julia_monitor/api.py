@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import HttpError
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.security import APIKeyHeader, django_auth
@@ -57,3 +58,18 @@ api.add_router("/", "julia_monitor.health.router")
 api.add_router("/", "instances.api.router")
 api.add_router("/", "instances.usage_api.router")
 api.add_router("/", "alerts.api.router")
+
+# What django-ninja itself refuses before our code runs, said in the product's language.
+FRAMEWORK_MESSAGES = {
+    "Unauthorized": "Não autenticado: envie o cabeçalho X-API-Key ou entre no portal.",
+    "Forbidden": "Sem permissão.",
+    "Cannot parse request body": "O corpo da requisição não é um JSON válido.",
+    "CSRF check Failed": "Falha na verificação CSRF: envie o token CSRF da sessão ou use X-API-Key.",
+}
+
+
+@api.exception_handler(HttpError)
+def http_error_in_portuguese(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    message = str(exc)
+    translated = next((pt for en, pt in FRAMEWORK_MESSAGES.items() if message.startswith(en)), message)
+    return api.create_response(request, {"detail": translated}, status=exc.status_code)

@@ -96,3 +96,14 @@ def test_the_api_docs_need_a_login(client, path) -> None:
 
     assert response.status_code == 302
     assert response["Location"].startswith("/entrar/?next=")
+
+
+@pytest.mark.django_db
+def test_refusals_are_explained_in_portuguese(client, api_key) -> None:
+    anonymous = client.get("/dashboard/instances")
+    garbage = client.post(
+        "/dashboard/alerts/1/ack", "{não é json", content_type="application/json", HTTP_X_API_KEY=api_key
+    )
+
+    assert anonymous.json() == {"detail": "Não autenticado: envie o cabeçalho X-API-Key ou entre no portal."}
+    assert (garbage.status_code, garbage.json()) == (400, {"detail": "O corpo da requisição não é um JSON válido."})
