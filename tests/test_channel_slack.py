@@ -189,6 +189,15 @@ def test_a_rate_limit_tells_delivery_when_to_retry(any_slack, make_alert, make_m
     assert len(any_slack.attempts) == 1
 
 
+def test_a_rate_limit_without_retry_after_still_waits_and_spends_no_retry(any_slack, make_alert, make_message):
+    any_slack.fail_with(429)
+
+    error = send_error(make_message(make_alert()))
+
+    assert error.retry_after == 30
+    assert not error.permanent
+
+
 @pytest.mark.parametrize("status", [500, 503])
 def test_a_slack_server_error_is_retried_later(any_slack, make_alert, make_message, status):
     any_slack.fail_with(status)
