@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,3 +34,26 @@ def bench_database() -> Iterator[str]:
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
+
+
+def check_existing_database(setup: Callable[[], None], refuse_reason: Callable[[], str]) -> int | None:
+    """For benchmarks that run on DATABASE_URL itself: set Django up and check the database.
+
+    Return an exit code to stop with (after printing why), or None when the database is
+    reachable and ``refuse_reason()`` finds nothing real in it.
+    """
+    if not os.environ.get("DATABASE_URL"):
+        print("erro: defina DATABASE_URL (um banco sem dados reais, ex. postgres://postgres@127.0.0.1:5432/bench)")
+        return 2
+    setup()
+    from django.db import DatabaseError
+
+    try:
+        problem = refuse_reason()
+    except DatabaseError as exc:
+        print(f"erro: banco inacessível: {exc}".strip())
+        return 2
+    if problem:
+        print(f"erro: {problem}")
+        return 2
+    return None

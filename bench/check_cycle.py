@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _setup import check_existing_database
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PREFIX = "bench-cycle-"
 API_KEY = "bench-cycle-key"
@@ -65,21 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("valores inválidos: --instances/--cycles >= 1, 0 <= --hang-share <= 1, --timeout > 0")
     if args.serve_simulator:
         return serve_simulator(args, (low, high))
-    if not os.environ.get("DATABASE_URL"):
-        print("erro: defina DATABASE_URL (um banco sem dados reais, ex. postgres://postgres@127.0.0.1:5432/bench)")
-        return 2
-
-    setup_django()
-    from django.db import DatabaseError
-
-    try:
-        problem = refuse_reason()
-    except DatabaseError as exc:
-        print(f"erro: banco inacessível: {exc}".strip())
-        return 2
-    if problem:
-        print(f"erro: {problem}")
-        return 2
+    stop = check_existing_database(setup_django, refuse_reason)
+    if stop is not None:
+        return stop
     with kept_circuit_state(), cleanup():
         return run(args, (low, high), sys.argv[1:] if argv is None else argv)
 

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from _setup import check_existing_database
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PREFIX = "bench-ingest-"
 SECRET = "bench-webhook-secret"
@@ -39,21 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.events < 1 or args.instances < 1:
         parser.error("--events e --instances devem ser >= 1")
-    if not os.environ.get("DATABASE_URL"):
-        print("erro: defina DATABASE_URL (o banco de teste a usar, ex. postgres://postgres@127.0.0.1:5432/bench)")
-        return 2
-
-    setup_django()
-    from django.db import DatabaseError
-
-    try:
-        problem = refuse_reason()
-    except DatabaseError as exc:
-        print(f"erro: banco inacessível: {exc}".strip())
-        return 2
-    if problem:
-        print(f"erro: {problem}")
-        return 2
+    stop = check_existing_database(setup_django, refuse_reason)
+    if stop is not None:
+        return stop
 
     names = create_instances(args.instances)
     try:
