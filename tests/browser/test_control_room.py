@@ -138,3 +138,24 @@ def test_the_overview_fits_a_phone(browser, live_server, django_user_model, flee
     phone.screenshot(path=str(SCREENSHOTS / "overview-375px.png"), full_page=True)
     context.close()
     assert page_width <= 375  # the table scrolls inside its box; the page itself does not
+
+
+def test_an_operator_reconnects_an_instance_and_the_page_notices_it_back(page, log_in, make_instance, settings) -> None:
+    from instances.simulator import GatewaySimulator
+
+    with GatewaySimulator(api_key="simulator-key", seed=1) as gateway:
+        settings.EVOLUTION_API_URL, settings.EVOLUTION_API_KEY = gateway.url, "simulator-key"
+        settings.EVOLUTION_TIMEOUT = 1
+        gateway.add_instance("julia-mg-01", state="close", phone_number="5531999990001")
+        seen = timezone.now() - timedelta(hours=1)
+        make_instance("julia-mg-01", status=Status.DISCONNECTED, last_seen_connected_at=seen)
+        log_in("operadora", perms=("reconnect_instance",))
+        page.goto("/instancias/julia-mg-01/")
+
+        page.click("[data-action=reconnect]")
+
+        page.wait_for_selector("#reconnect-qr")
+        assert page.get_attribute("#reconnect-qr", "src").startswith("data:image/png;base64,")
+        gateway.set_state("julia-mg-01", "open")  # the phone scanned the code
+        page.wait_for_selector("#reconnect-state[data-state=connected]", timeout=15_000)
+        assert Instance.objects.get(name="julia-mg-01").status == Status.CONNECTED
