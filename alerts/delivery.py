@@ -45,6 +45,7 @@ from alerts.models import (
     NotificationState,
     Severity,
 )
+from instances.dashboard import plural
 from instances.models import Instance, Status
 
 # The log first: it is local, cannot be rate-limited, and is the record of last resort.
@@ -60,10 +61,6 @@ UNTHROTTLED = frozenset({Channel.LOG})
 
 _KIND_RANK = {NotificationKind.FIRING: 0, NotificationKind.REMINDER: 1, NotificationKind.RESOLVED: 2}
 _SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2}
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 @dataclass
@@ -82,14 +79,14 @@ class DeliveryReport:
     broken: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        deferred = _count(self.deferred, "adiada", "adiadas")
+        deferred = plural(self.deferred, "adiada", "adiadas")
         if self.rate_limited:
             deferred += f" (limite do {', '.join(self.rate_limited)})"
         parts = [
-            _count(self.sent, "enviada", "enviadas"),
+            plural(self.sent, "enviada", "enviadas"),
             deferred,
-            _count(self.failed, "falhou", "falharam"),
-            _count(self.unconfigured, "não configurada", "não configuradas"),
+            plural(self.failed, "falhou", "falharam"),
+            plural(self.unconfigured, "não configurada", "não configuradas"),
         ]
         if self.retrying:
             parts.append(f"{self.retrying} com nova tentativa agendada")

@@ -9,6 +9,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from instances.dashboard import plural
+
 # Drawing units of the viewBox; the SVG scales to its box (width 100%), so at 375 px wide the
 # labels (16 units, fleet.css) come out at about 11 px and the bars stay tappable.
 WIDTH, HEIGHT = 480, 190
@@ -16,14 +18,10 @@ LEFT, RIGHT, TOP, BOTTOM = 40, 6, 18, 26
 LABEL_EVERY_HOURS = 3
 
 
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
-
-
 def usage_summary(points: Sequence[tuple[datetime, int]], capacity_per_hour: int) -> str:
     """Return the chart in one sentence, for screen readers (``aria-label``)."""
     total = sum(count for _hour, count in points)
-    text = f"Mensagens por hora nas últimas {len(points)} horas: {_plural(total, 'mensagem', 'mensagens')} no total"
+    text = f"Mensagens por hora nas últimas {len(points)} horas: {plural(total, 'mensagem', 'mensagens')} no total"
     if total:
         peak_hour, peak = max(points, key=lambda point: point[1])
         text += f", pico de {peak} às {timezone.localtime(peak_hour):%H}h"
@@ -65,7 +63,7 @@ def usage_chart(points: Sequence[tuple[datetime, int]], capacity_per_hour: int) 
                 f"{y(count):.1f}",
                 f"{bar_w:.1f}",
                 f"{baseline - y(count):.1f}",
-                f"{local:%d/%m %H}h: {_plural(count, 'mensagem', 'mensagens')} (limite {capacity_per_hour})",
+                f"{local:%d/%m %H}h: {plural(count, 'mensagem', 'mensagens')} (limite {capacity_per_hour})",
             )
         )
         if local.hour % LABEL_EVERY_HOURS == 0:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from instances.dashboard import plural
 from instances.evolution import reason_for
 from instances.gateway import (
     EvolutionClient,
@@ -36,10 +37,6 @@ from julia_monitor.circuits import CircuitBreaker
 logger = logging.getLogger(__name__)
 
 LEASE_NAME = "check-cycle"
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
 
 
 @dataclass
@@ -67,11 +64,11 @@ class CycleSummary:
         return (
             ", ".join(
                 [
-                    _plural(self.probed, "verificada", "verificadas"),
+                    plural(self.probed, "verificada", "verificadas"),
                     f"{self.online} online",
-                    _plural(self.failures, "falha", "falhas"),
-                    _plural(len(self.changes), "mudança", "mudanças"),
-                    _plural(self.discovered, "nova", "novas"),
+                    plural(self.failures, "falha", "falhas"),
+                    plural(len(self.changes), "mudança", "mudanças"),
+                    plural(self.discovered, "nova", "novas"),
                 ]
             )
             + f" em {self.seconds:.1f}s"

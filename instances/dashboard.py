@@ -36,6 +36,11 @@ def format_pct(value: float) -> str:
     return f"{value:.1f}%"
 
 
+def plural(count: int, one: str, many: str) -> str:
+    """Return "1 falha" / "3 falhas": the count with the word that agrees with it."""
+    return f"{count} {one if count == 1 else many}"
+
+
 def format_span(delta: timedelta) -> str:
     """Return a span of time in pt-BR words: "40 s", "45 min", "3 h 5 min", "2 d 4 h"."""
     seconds = max(int(delta.total_seconds()), 0)
