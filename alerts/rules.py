@@ -155,7 +155,7 @@ def detect(now: datetime) -> list[Condition]:
     """Return every condition that holds now (one query for the fleet, one for the last cycle)."""
     instances = list(Instance.objects.active().with_usage(now))
     found = [c for instance in instances for c in instance_conditions(instance, now)]
-    last_cycle = CheckCycle.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
+    last_cycle = CheckCycle.last_finished()
     if last_cycle is not None and not last_cycle.gateway_ok:
         found.append(
             Condition(

@@ -368,6 +368,16 @@ class CheckCycle(models.Model):
     def duration(self) -> timedelta | None:
         return self.finished_at - self.started_at if self.finished_at else None
 
+    @classmethod
+    def last_finished(cls) -> CheckCycle | None:
+        """Return the newest finished cycle: the monitor's proof of life."""
+        return cls.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
+
+    @staticmethod
+    def is_stale(finished_at: datetime | None, now: datetime) -> bool:
+        """Return True when no cycle finished within MONITOR_STALE_AFTER_SECONDS: nobody is watching."""
+        return finished_at is None or (now - finished_at).total_seconds() > settings.MONITOR_STALE_AFTER_SECONDS
+
 
 class MonitorLease(models.Model):
     """A named lease claimed with a conditional UPDATE, so only one cycle runs at a time."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
@@ -101,14 +100,9 @@ def open_alert_counts() -> dict[int, int]:
 
 
 def monitor_health(now: datetime) -> MonitorHealth:
-    last = (
-        CheckCycle.objects.filter(finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("finished_at", flat=True)
-        .first()
-    )
-    stale = last is None or (now - last).total_seconds() > settings.MONITOR_STALE_AFTER_SECONDS
-    return MonitorHealth(last_finished_at=last, stale=stale)
+    last = CheckCycle.last_finished()
+    finished_at = last.finished_at if last else None
+    return MonitorHealth(last_finished_at=finished_at, stale=CheckCycle.is_stale(finished_at, now))
 
 
 def overview_page(now: datetime | None = None) -> OverviewPage:

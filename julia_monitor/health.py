@@ -83,12 +83,12 @@ def check_redis(report: HealthReport) -> None:
 def check_monitor(report: HealthReport, now: datetime) -> None:
     """The check cycle itself must have finished recently, or nobody is watching the fleet."""
     try:
-        last = CheckCycle.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
+        last = CheckCycle.last_finished()
     except DatabaseError:
         report.checks["monitor"] = False
         return
     age = (now - last.finished_at).total_seconds() if last else None
-    report.checks["monitor"] = age is not None and age <= settings.MONITOR_STALE_AFTER_SECONDS
+    report.checks["monitor"] = not CheckCycle.is_stale(last.finished_at if last else None, now)
     report.details["ultimo_ciclo"] = timezone.localtime(last.finished_at).isoformat() if last else None
     report.details["ultimo_ciclo_ha_segundos"] = round(age) if age is not None else None
 
