@@ -32,7 +32,7 @@ from alerts.models import (
     new_batch,
 )
 from instances.evolution import is_fresh_disconnection, reason_for
-from instances.models import CheckCycle, Instance, Status, load_percent
+from instances.models import CheckCycle, Instance, Status
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def instance_conditions(instance: Instance, now: datetime) -> list[Condition]:
                 instance,
             )
         )
-    load = load_percent(instance.msgs_hour, instance.capacity_per_hour, instance.msgs_day, instance.capacity_per_day)
+    load = instance.load_pct
     if load > settings.CAPACITY_ALERT_PCT:
         found.append(
             Condition(

@@ -10,7 +10,7 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from instances.dashboard import FleetStatus, InstanceUsage, fleet_overview, format_pct
-from instances.models import Instance, Status, load_percent, status_emoji
+from instances.models import Instance, Status, status_emoji
 
 router = Router(tags=["instâncias"])
 
@@ -138,12 +138,7 @@ def instance_detail(request: HttpRequest, nome: str) -> dict:
         "uso": {
             "msgs_enviadas_hora": instance.msgs_hour,
             "msgs_enviadas_dia": instance.msgs_day,
-            "carga_percentual": round(
-                load_percent(
-                    instance.msgs_hour, instance.capacity_per_hour, instance.msgs_day, instance.capacity_per_day
-                ),
-                1,
-            ),
+            "carga_percentual": round(instance.load_pct, 1),
         },
         "medicos_atribuidos": instance.doctors.count(),
         "ultima_msg": local(instance.last_message_at),

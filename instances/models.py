@@ -118,6 +118,11 @@ class Instance(models.Model):
     def is_online(self) -> bool:
         return self.status == Status.CONNECTED
 
+    @property
+    def load_pct(self) -> float:
+        """The binding limit's load; needs the ``msgs_hour``/``msgs_day`` of ``with_usage()``."""
+        return load_percent(self.msgs_hour, self.capacity_per_hour, self.msgs_day, self.capacity_per_day)
+
     def record_status(
         self, status: str, reason: str = "", at: datetime | None = None, code: int | None = None
     ) -> StatusChange | None:

@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString
 from alerts.models import Alert
 from instances.charts import usage_chart
 from instances.dashboard import format_pct
-from instances.models import Doctor, Instance, OperatorAction, Status, StatusChange, load_percent
+from instances.models import Doctor, Instance, OperatorAction, Status, StatusChange
 from instances.uptime import Uptime, uptime
 
 HISTORY_DAYS = 7
@@ -44,8 +44,7 @@ class StatusArea:
 
     @property
     def load(self) -> str:
-        i = self.instance
-        return format_pct(load_percent(i.msgs_hour, i.capacity_per_hour, i.msgs_day, i.capacity_per_day))
+        return format_pct(self.instance.load_pct)
 
     @property
     def reconnectable(self) -> bool:
