@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -115,10 +115,6 @@ class Instance(models.Model):
         return status_emoji(self.status)
 
     @property
-    def is_online(self) -> bool:
-        return self.status == Status.CONNECTED
-
-    @property
     def load_pct(self) -> float:
         """The binding limit's load; needs the ``msgs_hour``/``msgs_day`` of ``with_usage()``."""
         return load_percent(self.msgs_hour, self.capacity_per_hour, self.msgs_day, self.capacity_per_day)
@@ -156,15 +152,6 @@ class Instance(models.Model):
             Instance.objects.filter(pk=self.pk).update(**fields)
         self.refresh_from_db()
         return change
-
-    def record_failure(self, error: str, at: datetime | None = None) -> None:
-        """Record a probe that got no usable answer; the last known status stays."""
-        Instance.objects.filter(pk=self.pk).update(
-            consecutive_failures=F("consecutive_failures") + 1,
-            last_checked_at=at or timezone.now(),
-            last_error=error[:300],
-        )
-        self.refresh_from_db(fields=["consecutive_failures", "last_checked_at", "last_error"])
 
     def record_sent(self, message_id: str | None = None, at: datetime | None = None, count: int = 1) -> bool:
         """Count ``count`` sent messages; return False if ``message_id`` was already counted.

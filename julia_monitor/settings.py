@@ -274,8 +274,7 @@ if not DEBUG and not EVOLUTION_WEBHOOK_SECRET:
 DEFAULT_CAPACITY_PER_HOUR = env_int("DEFAULT_CAPACITY_PER_HOUR", 30, minimum=1)
 DEFAULT_CAPACITY_PER_DAY = env_int("DEFAULT_CAPACITY_PER_DAY", 200, minimum=1)
 
-# The check cycle: how often, and how old its last run may be before health fails.
-CHECK_INTERVAL_SECONDS = 60
+# How old the check cycle's last run may be before health fails.
 MONITOR_STALE_AFTER_SECONDS = env_int("MONITOR_STALE_AFTER_SECONDS", 180, minimum=60)
 # Gateway circuit breaker: open after this many failed cycles in a row, retry after the cooldown.
 CIRCUIT_FAILURE_THRESHOLD = env_int("CIRCUIT_FAILURE_THRESHOLD", 3, minimum=1)

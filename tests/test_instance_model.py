@@ -74,10 +74,7 @@ def test_a_terminal_code_is_kept_with_its_reason(make_instance) -> None:
 
 @pytest.mark.django_db
 def test_a_successful_observation_clears_the_failures_in_a_row(make_instance) -> None:
-    zap = make_instance()
-    for _ in range(3):
-        zap.record_failure("timeout")
-    assert zap.consecutive_failures == 3
+    zap = make_instance(consecutive_failures=3, last_error="timeout")
 
     zap.record_status(Status.CONNECTED)
 
