@@ -21,6 +21,7 @@ class Rule(models.TextChoices):
     ALL_OFFLINE = "all_offline", "Todas offline"
     CONSECUTIVE_FAILURES = "consecutive_failures", "Falhas seguidas"
     GATEWAY_UNREACHABLE = "gateway_unreachable", "Gateway inacessível"
+    INSTANCE_UNSTABLE = "instance_unstable", "Instância instável"
 
 
 class Severity(models.TextChoices):
@@ -39,6 +40,15 @@ class AlertState(models.TextChoices):
 
 
 OPEN_STATES = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
+
+
+class Resolution(models.TextChoices):
+    """How an alert was closed; only ``cleared`` means the condition itself is over."""
+
+    CLEARED = "cleared", "condição normalizada"
+    MANUAL = "manual", "resolvido por uma pessoa"
+    SUPERSEDED = "superseded", "substituído pelo alerta de banimento"
+    DEACTIVATED = "deactivated", "instância desativada"
 
 
 class AlertQuerySet(models.QuerySet["Alert"]):
@@ -60,8 +70,9 @@ class Alert(models.Model):
 
     rule = models.CharField("regra", max_length=32, choices=Rule.choices)
     severity = models.CharField("severidade", max_length=16, choices=Severity.choices)
+    # PROTECT: the alert history outlives nothing; an instance with alerts is deactivated, not deleted.
     instance = models.ForeignKey(
-        Instance, models.CASCADE, null=True, blank=True, related_name="alerts", verbose_name="instância"
+        Instance, models.PROTECT, null=True, blank=True, related_name="alerts", verbose_name="instância"
     )
     # rule + instance (or "frota"): the unit of deduplication.
     key = models.CharField("chave", max_length=150, editable=False)
@@ -87,6 +98,7 @@ class Alert(models.Model):
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="resolvido por"
     )
+    resolution = models.CharField("encerramento", max_length=16, choices=Resolution.choices, blank=True)
 
     objects = AlertQuerySet.as_manager()
 
@@ -124,19 +136,28 @@ class Alert(models.Model):
         self.refresh_from_db()
         return bool(done)
 
-    def resolve(self, user: object | None = None, at: datetime | None = None, batch: str = "", note: str = "") -> bool:
+    def resolve(
+        self,
+        user: object | None = None,
+        at: datetime | None = None,
+        batch: str = "",
+        note: str = "",
+        resolution: Resolution | None = None,
+    ) -> bool:
         """Close an open alert and queue its resolution message. Return False if already closed.
 
-        The conditional UPDATE makes a resolution happen once even when a webhook and a
-        cycle see the recovery at the same moment.
+        ``resolution`` says why (a person, by default, when ``user`` is given; the condition
+        being over otherwise). The conditional UPDATE makes a resolution happen once even when
+        a webhook and a cycle see the recovery at the same moment.
         """
         at = at or timezone.now()
+        resolution = resolution or (Resolution.MANUAL if user else Resolution.CLEARED)
         with transaction.atomic():
             done = Alert.objects.filter(pk=self.pk, state__in=OPEN_STATES).update(
-                state=AlertState.RESOLVED, resolved_at=at, resolved_by=user
+                state=AlertState.RESOLVED, resolved_at=at, resolved_by=user, resolution=resolution
             )
             if done:
-                detail = note or ("resolvido por uma pessoa" if user else "condição normalizada")
+                detail = note or resolution.label
                 self.events.create(kind=EventKind.RESOLVED, actor=user, detail=detail, created_at=at)
                 self.notify(NotificationKind.RESOLVED, batch or new_batch(), at)
         self.refresh_from_db()
@@ -334,5 +355,22 @@ RULE_CHANNELS: dict[str, tuple[str, ...]] = {
     Rule.ALL_OFFLINE: (Channel.SLACK, Channel.LOG),
     Rule.CONSECUTIVE_FAILURES: (Channel.LOG,),
     Rule.GATEWAY_UNREACHABLE: (Channel.SLACK, Channel.LOG),
+    Rule.INSTANCE_UNSTABLE: (Channel.SLACK, Channel.LOG),
 }
 MANUAL_RESOLVE_RULES = frozenset({Rule.INSTANCE_BANNED})
+
+
+class EvaluationQueue(models.Model):
+    """At most one alert evaluation queued for the worker, however many changes ask for one.
+
+    A burst of status webhooks asks many times; the first request claims the slot and queues
+    the task, the others only bump ``requests``. The task re-queues itself once at the end if
+    requests arrived while it ran, so nothing a request saw is left unevaluated.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+    requests = models.PositiveBigIntegerField(default=0)
+    queued_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -47,6 +47,18 @@ def day_start(at: datetime) -> datetime:
     return timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def is_fresh(last_read_at: datetime | None, now: datetime) -> bool:
+    """Return True if a reading taken at ``last_read_at`` still describes the instance at ``now``."""
+    if last_read_at is None:
+        return False
+    return (now - last_read_at).total_seconds() <= settings.STATUS_STALE_AFTER_SECONDS
+
+
+def shown_status(status: str, last_read_at: datetime | None, now: datetime) -> str:
+    """Return ``status``, or ``unknown`` when the reading behind it is stale (never counted online)."""
+    return status if is_fresh(last_read_at, now) else Status.UNKNOWN
+
+
 def load_percent(hour_used: int, hour_capacity: int, day_used: int, day_capacity: int) -> float:
     """Return the load of the limit that binds first, in percent."""
     return max(hour_used / max(hour_capacity, 1), day_used / max(day_capacity, 1)) * 100
@@ -91,11 +103,21 @@ class Instance(models.Model):
     status_since = models.DateTimeField("status desde", default=timezone.now)
     last_seen_connected_at = models.DateTimeField("vista conectada em", null=True, blank=True)
     last_checked_at = models.DateTimeField("última verificação", null=True, blank=True)
+    # When the gateway last told us this instance's state (a probe answered, a status webhook
+    # arrived). Older than STATUS_STALE_AFTER_SECONDS, the status is shown as unknown.
+    last_read_at = models.DateTimeField("última leitura", null=True, blank=True)
+    status_reason = models.CharField("motivo do status", max_length=300, blank=True)
+    # The outage clock: when the instance last left ``connected``; empty while connected. Moves
+    # between not-connected states (a reconnect attempt) neither reset nor end it.
+    down_since = models.DateTimeField("fora do ar desde", null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField("falhas seguidas", default=0)
     last_error = models.CharField("último erro", max_length=300, blank=True)
     disconnection_code = models.PositiveIntegerField("código de desconexão", null=True, blank=True)
     disconnection_reason = models.CharField("motivo da desconexão", max_length=300, blank=True)
     disconnection_at = models.DateTimeField("desconectada em (gateway)", null=True, blank=True)
+    # When the portal first saw this (code, disconnection_at) pair, on the portal's own clock:
+    # freshness is judged against ``last_seen_connected_at``, never against the gateway's clock.
+    disconnection_seen_at = models.DateTimeField("código visto em", null=True, blank=True)
     last_message_at = models.DateTimeField("última mensagem", null=True, blank=True)
     created_at = models.DateTimeField("criada em", auto_now_add=True)
 
@@ -119,8 +141,36 @@ class Instance(models.Model):
         """The binding limit's load; needs the ``msgs_hour``/``msgs_day`` of ``with_usage()``."""
         return load_percent(self.msgs_hour, self.capacity_per_hour, self.msgs_day, self.capacity_per_day)
 
+    def shown_status(self, now: datetime | None = None) -> str:
+        """Return the status as people should see it: ``unknown`` once the last reading is stale."""
+        return shown_status(self.status, self.last_read_at, now or timezone.now())
+
+    @property
+    def outage_started_at(self) -> datetime | None:
+        """Return when the current outage began (None while connected)."""
+        if self.status == Status.CONNECTED:
+            return None
+        return self.down_since or self.status_since
+
+    def has_fresh_disconnection(self) -> bool:
+        """Return True if the stored disconnection code belongs to the current outage.
+
+        Evolution never clears ``disconnectionReasonCode``, so a code is only news if the portal
+        first saw it after it last saw the number connected. Both instants are the portal's
+        own clock: a gateway whose clock is off cannot make a ban look old, or an old ban new.
+        """
+        if self.disconnection_code is None or self.disconnection_seen_at is None:
+            return False
+        return self.last_seen_connected_at is None or self.disconnection_seen_at > self.last_seen_connected_at
+
     def record_status(
-        self, status: str, reason: str = "", at: datetime | None = None, code: int | None = None
+        self,
+        status: str,
+        reason: str = "",
+        at: datetime | None = None,
+        code: int | None = None,
+        code_at: datetime | None = None,
+        read: bool = True,
     ) -> StatusChange | None:
         """Record one observation of the instance's status; return the change if it changed.
 
@@ -129,6 +179,11 @@ class Instance(models.Model):
         than the current status is ignored (webhooks and probes can arrive out of order), and
         a ban is only lifted by the instance being seen connecting or connected again: a
         plain "close" after a ban is still the ban.
+
+        ``code`` is a disconnection code reported live (a webhook) with the gateway's own
+        ``code_at`` if it gave one: news unless it is the very pair already stored. ``read``
+        is False when the portal concludes a status without the gateway saying it (a reading
+        gone stale): the last reading's time and the failure count are left alone.
         """
         at = at or timezone.now()
         with transaction.atomic():
@@ -138,20 +193,35 @@ class Instance(models.Model):
                 return None
             if current.status == Status.BANNED and status == Status.DISCONNECTED:
                 status = Status.BANNED
-            fields = {"last_checked_at": at, "consecutive_failures": 0, "last_error": ""}
+            fields: dict[str, object] = {"last_checked_at": at}
+            if read:
+                fields.update(last_read_at=at, consecutive_failures=0, last_error="")
             if status == Status.CONNECTED:
-                fields["last_seen_connected_at"] = at
-            if code is not None:
-                fields.update(disconnection_code=code, disconnection_at=at, disconnection_reason=reason)
+                fields.update(last_seen_connected_at=at, down_since=None)
+            elif current.status == Status.CONNECTED or current.down_since is None:
+                fields["down_since"] = at
+            if code is not None and (code_at is None or (code, code_at) != current.disconnection_pair):
+                fields.update(
+                    disconnection_code=code,
+                    disconnection_at=code_at,
+                    disconnection_reason=reason,
+                    disconnection_seen_at=at,
+                )
             change = None
             if current.status != status:
-                fields.update(status=status, status_since=at)
+                fields.update(status=status, status_since=at, status_reason=reason)
                 change = StatusChange.objects.create(
                     instance=current, old_status=current.status, new_status=status, reason=reason, created_at=at
                 )
+            elif reason and reason != current.status_reason:
+                fields["status_reason"] = reason
             Instance.objects.filter(pk=self.pk).update(**fields)
         self.refresh_from_db()
         return change
+
+    @property
+    def disconnection_pair(self) -> tuple[int | None, datetime | None]:
+        return self.disconnection_code, self.disconnection_at
 
     def record_sent(self, message_id: str | None = None, at: datetime | None = None, count: int = 1) -> bool:
         """Count ``count`` sent messages; return False if ``message_id`` was already counted.

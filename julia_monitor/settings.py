@@ -276,6 +276,9 @@ DEFAULT_CAPACITY_PER_DAY = env_int("DEFAULT_CAPACITY_PER_DAY", 200, minimum=1)
 
 # How old the check cycle's last run may be before health fails.
 MONITOR_STALE_AFTER_SECONDS = env_int("MONITOR_STALE_AFTER_SECONDS", 180, minimum=60)
+# A status not read from the gateway for this long is shown as unknown and never counted
+# online (three missed cycles by default).
+STATUS_STALE_AFTER_SECONDS = env_int("STATUS_STALE_AFTER_SECONDS", 180, minimum=30)
 # Gateway circuit breaker: open after this many failed cycles in a row, retry after the cooldown.
 CIRCUIT_FAILURE_THRESHOLD = env_int("CIRCUIT_FAILURE_THRESHOLD", 3, minimum=1)
 CIRCUIT_COOLDOWN_SECONDS = env_int("CIRCUIT_COOLDOWN_SECONDS", 60, minimum=1)
@@ -289,6 +292,11 @@ OVERVIEW_REFRESH_SECONDS = env_float("OVERVIEW_REFRESH_SECONDS", 5.0, minimum=1.
 # An instance must stay not-connected this long before "offline" fires (a reconnect blip is
 # not an outage); a terminal close reported by the gateway fires at once.
 OFFLINE_DEBOUNCE_SECONDS = env_int("OFFLINE_DEBOUNCE_SECONDS", 60, minimum=0)
+# "Gateway inacessível" waits this long of failing cycles (health shows the failure at once).
+GATEWAY_ALERT_AFTER_SECONDS = env_int("GATEWAY_ALERT_AFTER_SECONDS", 90, minimum=0)
+# "Instância instável": this many drops from connected within the window, however short each.
+FLAP_DROPS = env_int("FLAP_DROPS", 3, minimum=2)
+FLAP_WINDOW_MINUTES = env_int("FLAP_WINDOW_MINUTES", 15, minimum=1)
 CAPACITY_ALERT_PCT = env_float("CAPACITY_ALERT_PCT", 80.0, minimum=1.0)
 CONSECUTIVE_FAILURES_ALERT = env_int("CONSECUTIVE_FAILURES_ALERT", 5, minimum=1)
 # Unacknowledged alerts remind every so many minutes (0 = never); warnings do not remind.
