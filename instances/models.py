@@ -127,7 +127,10 @@ class Instance(models.Model):
         verbose_name = "instância"
         verbose_name_plural = "instâncias"
         ordering = ["name"]
-        permissions = [("reconnect_instance", "Pode pedir a reconexão (QR code) de uma instância")]
+        permissions = [
+            ("reconnect_instance", "Pode pedir a reconexão (QR code) de uma instância"),
+            ("report_usage", "Pode registrar mensagens enviadas pela API"),
+        ]
 
     def __str__(self) -> str:
         return self.name
