@@ -54,7 +54,11 @@ def test_viewers_may_look_at_everything_of_the_portal_and_change_nothing() -> No
 def test_operators_are_viewers_who_acknowledge_resolve_and_reconnect() -> None:
     ensure_roles()
 
-    assert perms_of(OPERATORS) == perms_of(VIEWERS) | {"alerts.change_alert", "instances.reconnect_instance"}
+    assert perms_of(OPERATORS) == perms_of(VIEWERS) | {
+        "alerts.change_alert",
+        "instances.reconnect_instance",
+        "instances.report_usage",
+    }
 
 
 def test_administrators_also_manage_instances_doctors_keys_and_people() -> None:
