@@ -30,7 +30,7 @@ from instances.gateway import (
     gateway_failure,
     resolve_status,
 )
-from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange
+from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange, is_fresh
 from instances.signals import cycle_finished
 from julia_monitor.circuits import CircuitBreaker
 
@@ -120,19 +120,24 @@ def run_cycle(now: datetime | None = None, client: EvolutionClient | None = None
 
 def _run(now: datetime, client: EvolutionClient, force: bool) -> CycleSummary:
     started = time.monotonic()
-    summary = CycleSummary()
     breaker = CircuitBreaker("gateway")
     if not force and not breaker.allow():
         last = breaker.snapshot().last_error
-        summary.gateway_ok, summary.gateway_error = False, f"circuito aberto, gateway não consultado ({last})"[:300]
-        return _finish(summary, now, started)
+        error = f"circuito aberto, gateway não consultado ({last})"[:300]
+        return _finish(CycleSummary(gateway_ok=False, gateway_error=error), now, started)
 
     instances = {inst.name: inst for inst in Instance.objects.all()}
     # Last cycle's failures first: an instance that hung then probably hangs now, and started
     # first its timeout runs alongside everyone else's probes instead of after them.
     active = sorted((i for i in instances.values() if i.is_active), key=lambda i: (not i.consecutive_failures, i.name))
     view = asyncio.run(_talk_to_gateway(client, [i.name for i in active], set(instances)))
+    return record_view(view, instances, now, started)
 
+
+def record_view(view: GatewayView, instances: dict[str, Instance], now: datetime, started: float) -> CycleSummary:
+    """Write what the network phase learned (``instances`` as read before it, by name)."""
+    summary = CycleSummary()
+    breaker = CircuitBreaker("gateway")
     if view.error is not None:
         # The gateway failed, not the instances: no status changes, no failure counts.
         breaker.record_failure(str(view.error), permanent=view.error.permanent)
@@ -142,7 +147,7 @@ def _run(now: datetime, client: EvolutionClient, force: bool) -> CycleSummary:
     breaker.record_success()
 
     summary.discovered = _discover(view.rows, instances, now)
-    _sync_gateway_rows(view.rows, instances)
+    _sync_gateway_rows(view.rows, instances, now)
     _record_probes(view, instances, now, summary)
     return _finish(summary, now, started)
 
@@ -158,6 +163,7 @@ def _discover(rows: dict[str, GatewayInstance], instances: dict[str, Instance], 
             disconnection_code=row.disconnection_code,
             disconnection_at=row.disconnection_at,
             disconnection_reason=_reason(row),
+            disconnection_seen_at=now if row.disconnection_code else None,
             # Not "created now": the first observation, stamped with the cycle's start, must
             # not look older than the status it replaces (record_status ignores those).
             status_since=now,
@@ -175,11 +181,19 @@ def _discover(rows: dict[str, GatewayInstance], instances: dict[str, Instance], 
 
 
 def _reason(row: GatewayInstance) -> str:
-    return (row.disconnection_reason or reason_for(row.disconnection_code))[:300]
+    if not row.disconnection_code:
+        return ""
+    code_reason = reason_for(row.disconnection_code)
+    return (f"{code_reason}: {row.disconnection_reason}" if row.disconnection_reason else code_reason)[:300]
 
 
-def _sync_gateway_rows(rows: dict[str, GatewayInstance], instances: dict[str, Instance]) -> None:
-    """Fill an empty phone number and keep the gateway's last disconnection (one UPDATE per real change)."""
+def _sync_gateway_rows(rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime) -> None:
+    """Fill an empty phone number and keep the gateway's last disconnection (one UPDATE per real change).
+
+    A (code, disconnectionAt) pair the portal has not stored is news, stamped with the
+    portal's clock. A webhook reports the code without the gateway's date: when the row then
+    shows the same code, it is the same close, only dated now.
+    """
     for name, row in rows.items():
         inst = instances.get(name)
         if inst is None:
@@ -188,44 +202,62 @@ def _sync_gateway_rows(rows: dict[str, GatewayInstance], instances: dict[str, In
         if not inst.phone_number and row.phone_number:
             fields["phone_number"] = row.phone_number
         # v1 rows have no disconnection fields: never clear what a webhook recorded.
-        gateway_disconnection = (row.disconnection_code, row.disconnection_at)
-        if row.disconnection_code and gateway_disconnection != (inst.disconnection_code, inst.disconnection_at):
-            fields.update(
-                disconnection_code=row.disconnection_code,
-                disconnection_at=row.disconnection_at,
-                disconnection_reason=_reason(row),
-            )
+        pair = (row.disconnection_code, row.disconnection_at)
+        if row.disconnection_code and pair != inst.disconnection_pair:
+            if row.disconnection_code == inst.disconnection_code and inst.disconnection_at is None:
+                fields["disconnection_at"] = row.disconnection_at
+            else:
+                fields.update(
+                    disconnection_code=row.disconnection_code,
+                    disconnection_at=row.disconnection_at,
+                    disconnection_reason=_reason(row),
+                    disconnection_seen_at=now,
+                )
         if fields:
             Instance.objects.filter(pk=inst.pk).update(**fields)
             for key, value in fields.items():
                 setattr(inst, key, value)
 
 
+NOT_LISTED = "o gateway não lista mais esta instância"
+
+
 def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datetime, summary: CycleSummary) -> None:
-    """Write every probe result: a ``record_status`` per change, batched UPDATEs for the rest."""
+    """Write every probe result: a ``record_status`` per change, batched UPDATEs for the rest.
+
+    A failed probe is not a reading. An instance the gateway no longer lists is ``unknown`` at
+    once; one whose readings stop is ``unknown`` once the last one is STATUS_STALE_AFTER_SECONDS
+    old; and when not one instance could be read (the gateway answers, but nothing usable),
+    every failed one is ``unknown`` now: that is the fleet going dark, not a probe hiccup.
+    """
     unchanged: dict[Status, list[int]] = defaultdict(list)
     failed: dict[str, list[int]] = defaultdict(list)
+    unreadable: list[tuple[Instance, str]] = []
     for name, probe in view.probes.items():
         inst = instances.get(name)
         if inst is None:
             continue
         if not probe.ok:
-            failed[probe.error[:300]].append(inst.pk)
             summary.failed[name] = probe.error
+            if name not in view.rows:
+                _observe(inst, Status.UNKNOWN, NOT_LISTED, now, summary)
+            else:
+                failed[probe.error[:300]].append(inst.pk)
+                unreadable.append((inst, probe.error))
             continue
-        seen = resolve_status(probe, view.rows.get(name), inst.last_seen_connected_at)
+        seen = resolve_status(probe, inst)
         # A close after a ban is still the ban (the model keeps it too): not a change.
         banned_still = inst.status == Status.BANNED and seen.status == Status.DISCONNECTED
         if seen.status == inst.status or banned_still:
             unchanged[Status(inst.status)].append(inst.pk)
             continue
-        change = inst.record_status(seen.status, reason=seen.reason, at=now)
-        if change is not None:
-            summary.changes.append(change)
+        _observe(inst, seen.status, seen.reason, now, summary)
 
     ok_ids = [pk for pks in unchanged.values() for pk in pks]
     if ok_ids:
-        Instance.objects.filter(pk__in=ok_ids).update(last_checked_at=now, consecutive_failures=0, last_error="")
+        Instance.objects.filter(pk__in=ok_ids).update(
+            last_checked_at=now, last_read_at=now, consecutive_failures=0, last_error=""
+        )
     if unchanged[Status.CONNECTED]:
         # Guarded by status: a webhook may have recorded a drop while we were probing.
         Instance.objects.filter(pk__in=unchanged[Status.CONNECTED], status=Status.CONNECTED).update(
@@ -237,8 +269,24 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
         Instance.objects.filter(pk__in=[pk for pks in failed.values() for pk in pks]).update(
             consecutive_failures=F("consecutive_failures") + 1, last_checked_at=now, last_error=last_error
         )
+    nothing_read = not any(probe.ok for probe in view.probes.values())
+    for inst, error in unreadable:
+        if inst.status != Status.UNKNOWN and (nothing_read or not is_fresh(inst.last_read_at, now)):
+            _observe(inst, Status.UNKNOWN, _unread_reason(inst, error), now, summary, read=False)
     summary.probed = len(view.probes)
-    summary.failures = sum(len(pks) for pks in failed.values())
+    summary.failures = len(summary.failed)
+
+
+def _observe(inst: Instance, status: str, reason: str, now: datetime, summary: CycleSummary, read: bool = True) -> None:
+    change = inst.record_status(status, reason=reason, at=now, read=read)
+    if change is not None:
+        summary.changes.append(change)
+
+
+def _unread_reason(inst: Instance, error: str) -> str:
+    if inst.last_read_at is None:
+        return f"nunca lida: {error}"[:300]
+    return f"sem leitura desde {timezone.localtime(inst.last_read_at):%d/%m %H:%M}: {error}"[:300]
 
 
 def _finish(summary: CycleSummary, now: datetime, started: float) -> CycleSummary:

@@ -1,13 +1,12 @@
 """How Evolution API states and disconnect codes map to an instance status.
 
-One place for the rules of DESIGN.md, used by the poller and the webhooks alike. Facts from
-``shared/reference/evolution-api.md`` §3: Evolution stops reconnecting only on 401, 402, 403
-and 406; 402/403/406 are bans (community mapping), 401 is a logout that needs a new QR.
+One place for these rules, used by the poller and the webhooks alike (docs/alerts.md):
+Evolution stops reconnecting only on 401, 402, 403 and 406; 402/403/406 are bans (community
+mapping), 401 is a logout that needs a new QR. Whether a stored code is news for the current
+outage is the instance's business (``Instance.has_fresh_disconnection``).
 """
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from instances.models import Status
 
@@ -55,14 +54,3 @@ def status_from_state(state: str | None, code: int | None = None) -> Status:
     if status == Status.DISCONNECTED and code in BAN_CODES:
         return Status.BANNED
     return status
-
-
-def is_fresh_disconnection(disconnection_at: datetime | None, last_seen_connected_at: datetime | None) -> bool:
-    """Return True if a stored disconnection happened after the instance was last seen connected.
-
-    Evolution never clears ``disconnectionReasonCode`` on reconnect, so an old code on an
-    instance that has been connected since is stale and must be ignored.
-    """
-    if disconnection_at is None:
-        return False
-    return last_seen_connected_at is None or disconnection_at > last_seen_connected_at

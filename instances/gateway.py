@@ -28,8 +28,8 @@ import httpx
 from django.conf import settings
 from django.db import models
 
-from instances.evolution import BAN_CODES, is_fresh_disconnection, reason_for, status_from_state
-from instances.models import Status
+from instances.evolution import BAN_CODES, reason_for, status_from_state
+from instances.models import Instance, Status
 
 # Small pools, many of them: one httpx client slows down sharply once ~100 requests share its
 # pool (django-stack.md gotcha 22); 10 connections per client, picked by a hash of the name.
@@ -121,23 +121,20 @@ class Observation:
     reason: str = ""
 
 
-def resolve_status(
-    probe: ProbeResult, row: GatewayInstance | None, last_seen_connected_at: datetime | None
-) -> Observation:
-    """Return the status an answered probe means, given the gateway row and our own history.
+def resolve_status(probe: ProbeResult, instance: Instance) -> Observation:
+    """Return the status an answered probe means for ``instance`` (its gateway row already synced).
 
-    The live state decides; the row's disconnection code only explains a close, and only if
-    it is newer than the last time we saw the instance connected: Evolution never clears it,
-    so an old 403 on a re-paired instance is stale (evolution-api.md §2.1, §3.4).
+    The live state decides; the stored disconnection code only explains a close, and only if
+    it is news for this outage (``Instance.has_fresh_disconnection``): Evolution never clears
+    it, so an old 403 on a re-paired instance says nothing about today's close.
     """
     status = status_from_state(probe.state, probe.code)
     if status != Status.DISCONNECTED:
         return Observation(status, reason_for(probe.code) if status == Status.BANNED else "")
-    if row and row.disconnection_code and is_fresh_disconnection(row.disconnection_at, last_seen_connected_at):
-        code = row.disconnection_code
+    if instance.has_fresh_disconnection():
+        code = instance.disconnection_code
         status = Status.BANNED if code in BAN_CODES else Status.DISCONNECTED
-        detail = row.disconnection_reason
-        return Observation(status, f"{reason_for(code)}: {detail}"[:300] if detail else reason_for(code))
+        return Observation(status, instance.disconnection_reason or reason_for(code))
     return Observation(status, reason_for(probe.code))
 
 

@@ -33,6 +33,8 @@ def status_emoji(status: str) -> str:
     return STATUS_EMOJI.get(status, "❓")
 
 
+# How far the gateway's clock may be off the portal's before a close it dates is called old.
+CLOCK_SKEW_TOLERANCE = timedelta(minutes=2)
 # ``last_message_at`` may lag the newest message by up to this much (see ``record_sent``).
 LAST_MESSAGE_RESOLUTION = timedelta(minutes=1)
 
@@ -191,7 +193,9 @@ class Instance(models.Model):
         at = at or timezone.now()
         with transaction.atomic():
             current = Instance.objects.select_for_update().get(pk=self.pk)
-            if at < current.status_since:
+            if at < current.status_since or current.is_old_close(code, code_at):
+                # Out of order, or a retried webhook about a close from before the number was
+                # last seen connected: old news either way.
                 self.refresh_from_db()
                 return None
             if current.status == Status.BANNED and status == Status.DISCONNECTED:
@@ -221,6 +225,20 @@ class Instance(models.Model):
             Instance.objects.filter(pk=self.pk).update(**fields)
         self.refresh_from_db()
         return change
+
+    def is_old_close(self, code: int | None, code_at: datetime | None) -> bool:
+        """Return True if a reported close (``code`` dated ``code_at`` by the gateway) is old news.
+
+        It is when it is the very pair already stored and the number was seen connected since,
+        or when the gateway dates it well before the portal last saw the number connected (a
+        webhook retried late). Clocks are compared only with CLOCK_SKEW_TOLERANCE to spare.
+        """
+        if code is None or code_at is None:
+            return False
+        if (code, code_at) == self.disconnection_pair and not self.has_fresh_disconnection():
+            return True
+        connected = self.last_seen_connected_at
+        return connected is not None and code_at < connected - CLOCK_SKEW_TOLERANCE
 
     @property
     def disconnection_pair(self) -> tuple[int | None, datetime | None]:

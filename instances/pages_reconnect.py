@@ -178,6 +178,6 @@ def probe_now(instance: Instance, client: EvolutionClient | None = None) -> bool
     result = client.probe_all([instance.name]).get(instance.name)
     if result is None or not result.ok:
         return False
-    seen = resolve_status(result, None, instance.last_seen_connected_at)
+    seen = resolve_status(result, instance)
     observe(instance, seen.status, reason=seen.reason, at=now)
     return True

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from instances.evolution import TERMINAL_CODES, reason_for, status_from_state
+from instances.gateway import parse_datetime
 from instances.models import Instance, Status
 from instances.signals import status_changed
 
@@ -70,6 +71,9 @@ class StatusObservation:
     reason: str
     at: datetime
     code: int | None = None
+    # The gateway's own date of the close, on the gateway's clock: identifies the close
+    # (a retried webhook carries the same one), never compared with the portal's clock.
+    code_at: datetime | None = None
 
 
 def normalize_event(name: str) -> str:
@@ -146,7 +150,9 @@ def ingest(envelope: Envelope, now: datetime) -> dict[str, Any]:
         log.warning("Webhook %s de instância desconhecida %r ignorado", envelope.event, envelope.instance)
         return {"ok": True, "ignorado": True, "detail": "Instância desconhecida."}
     if isinstance(parsed, StatusObservation):
-        change = instance.record_status(parsed.status, parsed.reason, parsed.at, code=parsed.code)
+        change = instance.record_status(
+            parsed.status, parsed.reason, parsed.at, code=parsed.code, code_at=parsed.code_at
+        )
         if change is not None:
             status_changed.send(sender=Instance, instance=instance, change=change)
         return {"ok": True, "evento": envelope.event, "status": instance.status, "mudou": change is not None}
@@ -190,9 +196,13 @@ def parse_message(item: dict[str, Any], now: datetime) -> OutgoingMessage | None
         # Without an id a gateway retry would count twice; Evolution always sends one.
         log.warning("Mensagem sem key.id no webhook ignorada")
         return None
-    return OutgoingMessage(
-        message_id=message_id.strip(), at=sane_time(epoch_seconds(item.get("messageTimestamp")), now)
-    )
+    at = sane_time(epoch_seconds(item.get("messageTimestamp")), now)
+    if at is None:
+        # Older than the de-duplication window: a replay (or a history sync) we can no longer
+        # recognise, and not this hour's sending either. Counting it would inflate the hour.
+        log.warning("Mensagem %s mais antiga que a janela de de-duplicação ignorada", message_id.strip()[:64])
+        return None
+    return OutgoingMessage(message_id=message_id.strip(), at=at)
 
 
 def epoch_seconds(value: Any) -> float | None:
@@ -212,8 +222,9 @@ def epoch_seconds(value: Any) -> float | None:
     return value / 1000 if value > 1e11 else float(value)  # milliseconds, from some senders
 
 
-def sane_time(seconds: float | None, now: datetime) -> datetime:
-    """Return the event time if it is plausible, else ``now`` (the receive time).
+def sane_time(seconds: float | None, now: datetime) -> datetime | None:
+    """Return when a message was sent: its timestamp if plausible, else ``now`` (the receive time);
+    None when it is older than the de-duplication window.
 
     Never the envelope's ``date_time``: Evolution stamps it with the server's local clock and
     a ``Z`` suffix, so it is hours off whenever the server is not on UTC.
@@ -224,8 +235,9 @@ def sane_time(seconds: float | None, now: datetime) -> datetime:
         at = datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return now
-    if at > now + FUTURE_TOLERANCE or at < now - timedelta(days=settings.MESSAGE_ID_RETENTION_DAYS):
-        # Older than the de-duplication window it could be a replay we no longer recognise.
+    if at < now - timedelta(days=settings.MESSAGE_ID_RETENTION_DAYS):
+        return None
+    if at > now + FUTURE_TOLERANCE:
         return now
     return min(at, now)
 
@@ -246,10 +258,12 @@ def parse_status_instance(envelope: Envelope, now: datetime) -> StatusObservatio
     state = data.get("status")
     if not isinstance(state, str):
         raise WebhookError(400, "status.instance sem data.status.")
-    # disconnectionAt is a real UTC instant (a JS Date), unlike the envelope's date_time, and
-    # lets a late retry lose against a newer observation instead of overwriting it.
-    at = sane_time(iso_seconds(data.get("disconnectionAt")), now)
-    return observation(state, status_code(data.get("disconnectionReasonCode")), at)
+    # The observation is dated on arrival, by the portal's clock; disconnectionAt (the
+    # gateway's clock) only tells one close from another, so a retry of an old close is known.
+    seen = observation(state, status_code(data.get("disconnectionReasonCode")), now)
+    if seen is None or seen.code is None:
+        return seen
+    return replace(seen, code_at=parse_datetime(data.get("disconnectionAt")))
 
 
 def parse_logout_instance(envelope: Envelope, now: datetime) -> StatusObservation:
@@ -280,16 +294,6 @@ def status_code(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 999:
         return None
     return value
-
-
-def iso_seconds(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at.timestamp() if at.tzinfo else None
 
 
 PARSERS: dict[str, Callable[[Envelope, datetime], Any]] = {

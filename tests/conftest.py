@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.test import Client
+from django.utils import timezone
 
 from instances.models import ApiKey, Instance, Status
 
@@ -32,6 +33,7 @@ def make_instance(db: None) -> Callable[..., Instance]:
         fields.setdefault("status", Status.CONNECTED)
         fields.setdefault("capacity_per_hour", 20)
         fields.setdefault("capacity_per_day", 100)
+        fields.setdefault("last_read_at", timezone.now())  # a fresh reading, unless a test says otherwise
         return Instance.objects.create(name=name, **fields)
 
     return make

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from instances.evolution import reason_for
 from instances.gateway import (
     GatewayErrorKind,
     GatewayInstance,
@@ -19,7 +20,7 @@ from instances.gateway import (
     parse_instance_row,
     resolve_status,
 )
-from instances.models import Status
+from instances.models import Instance, Status
 
 # A real v2 fetchInstances row (evolution-api.md §2.1), token shortened.
 ELIAS_ROW = {
@@ -118,6 +119,22 @@ def test_it_skips_rows_without_a_name(row: object) -> None:
 # --- Status mapping ------------------------------------------------------------------------------
 
 
+def instance(
+    code: int | None = None, seen_at: datetime | None = None, seen_connected: datetime | None = None
+) -> Instance:
+    """An instance as the cycle holds it once the gateway's row is synced (no database needed)."""
+    return Instance(
+        name="zap-01",
+        disconnection_code=code,
+        disconnection_reason=reason_for(code),
+        disconnection_seen_at=seen_at,
+        last_seen_connected_at=seen_connected,
+    )
+
+
+SEEN_CONNECTED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     ("state", "status"),
     [
@@ -130,45 +147,39 @@ def test_it_skips_rows_without_a_name(row: object) -> None:
     ],
 )
 def test_it_maps_each_live_state(state: str | None, status: Status) -> None:
-    assert resolve_status(probe(state), None, None).status == status
+    assert resolve_status(probe(state), instance()).status == status
 
 
 @pytest.mark.parametrize("code", [402, 403, 406])
-def test_a_close_with_a_fresh_ban_code_is_a_ban(code: int) -> None:
-    seen_connected = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    row = GatewayInstance("zap-01", disconnection_code=code, disconnection_at=seen_connected + timedelta(minutes=1))
-
-    seen = resolve_status(probe("close"), row, seen_connected)
+def test_a_close_with_a_ban_code_first_seen_after_the_last_connection_is_a_ban(code: int) -> None:
+    seen = resolve_status(probe("close"), instance(code, SEEN_CONNECTED + timedelta(minutes=1), SEEN_CONNECTED))
 
     assert seen.status == Status.BANNED
     assert f"({code})" in seen.reason
 
 
-def test_a_ban_code_older_than_the_last_connection_is_stale() -> None:
-    seen_connected = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    row = GatewayInstance("zap-01", disconnection_code=403, disconnection_at=seen_connected - timedelta(days=2))
+def test_a_ban_code_seen_before_the_last_connection_is_stale() -> None:
+    stale = instance(403, SEEN_CONNECTED - timedelta(days=2), SEEN_CONNECTED)
 
-    assert resolve_status(probe("close"), row, seen_connected).status == Status.DISCONNECTED
+    assert resolve_status(probe("close"), stale).status == Status.DISCONNECTED
 
 
 def test_a_stale_ban_code_on_an_open_instance_is_ignored() -> None:
-    row = GatewayInstance("zap-01", disconnection_code=403, disconnection_at=datetime(2026, 1, 1, tzinfo=UTC))
+    banned_once = instance(403, SEEN_CONNECTED)
 
-    assert resolve_status(probe("open"), row, None) == resolve_status(probe("open"), None, None)
-    assert resolve_status(probe("open"), row, None).status == Status.CONNECTED
+    assert resolve_status(probe("open"), banned_once) == resolve_status(probe("open"), instance())
+    assert resolve_status(probe("open"), banned_once).status == Status.CONNECTED
 
 
 def test_a_fresh_401_needs_a_new_qr_but_is_not_a_ban() -> None:
-    row = GatewayInstance("zap-01", disconnection_code=401, disconnection_at=datetime(2026, 1, 1, tzinfo=UTC))
-
-    seen = resolve_status(probe("close"), row, None)
+    seen = resolve_status(probe("close"), instance(401, SEEN_CONNECTED))
 
     assert seen.status == Status.DISCONNECTED
     assert "QR" in seen.reason
 
 
 def test_a_v1_close_with_a_ban_status_reason_is_a_ban() -> None:
-    assert resolve_status(probe("close", code=403), None, None).status == Status.BANNED
+    assert resolve_status(probe("close", code=403), instance()).status == Status.BANNED
 
 
 def test_the_gateway_is_down_only_when_every_probe_fails_for_a_gateway_reason() -> None:

@@ -135,7 +135,6 @@ def test_it_counts_the_first_second_of_an_hour_in_the_new_hour(client, make_inst
     "timestamp",
     [
         int(local(2025, 10, 21, 14, 0).timestamp()),  # an hour in the future
-        int(local(2025, 10, 1, 10, 0).timestamp()),  # weeks old
         "not-a-number",
         None,
     ],
@@ -146,6 +145,19 @@ def test_it_counts_at_the_receive_time_when_the_timestamp_is_not_plausible(clien
         # date_time is Evolution's local clock with a Z suffix: never used for buckets.
         post(client, sent(messageTimestamp=timestamp) | {"date_time": "2025-10-21T10:59:30.000Z"})
     assert list(UsageBucket.objects.values_list("hour", "count")) == [(local(2025, 10, 21, 10), 1)]
+
+
+def test_a_message_older_than_the_de_duplication_window_is_not_counted(client, make_instance, settings):
+    # A replay (or history sync) from weeks ago: it cannot be recognised as counted already,
+    # and it was not sent this hour, so counting it now would inflate the hour.
+    settings.MESSAGE_ID_RETENTION_DAYS = 3
+    make_instance("zap-01")
+    weeks_old = int(local(2025, 10, 1, 10, 0).timestamp())
+    with time_machine.travel(local(2025, 10, 21, 10, 59, 30), tick=False):
+        body = post(client, sent(messageTimestamp=weeks_old)).json()
+
+    assert body["ignorado"] is True
+    assert not UsageBucket.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -215,9 +227,13 @@ def test_it_records_a_ban_reported_by_status_instance(client, make_instance):
         "disconnectionReasonCode": 403,
         "disconnectionObject": "{}",
     }
-    post(client, {"event": "STATUS_INSTANCE", "instance": "zap-01", "data": data})
+    with time_machine.travel(timezone.now(), tick=False):
+        post(client, {"event": "STATUS_INSTANCE", "instance": "zap-01", "data": data})
+        received = timezone.now()
     instance.refresh_from_db()
-    assert (instance.status, instance.status_since, instance.disconnection_code) == (Status.BANNED, at, 403)
+    # Dated on arrival by the portal's clock; the gateway's date only identifies the close.
+    assert (instance.status, instance.status_since) == (Status.BANNED, received)
+    assert (instance.disconnection_code, instance.disconnection_at) == (403, at)
 
 
 def test_it_marks_a_logged_out_instance_disconnected(client, make_instance):
@@ -238,7 +254,9 @@ def test_a_logout_after_a_ban_keeps_the_ban(client, make_instance):
 
 def test_an_older_observation_does_not_override_a_newer_status(client, make_instance):
     seen_connected = timezone.now() - timedelta(minutes=1)
-    instance = make_instance("zap-01", status=Status.CONNECTED, status_since=seen_connected)
+    instance = make_instance(
+        "zap-01", status=Status.CONNECTED, status_since=seen_connected, last_seen_connected_at=seen_connected
+    )
     # A retried status.instance about a disconnection from before the instance reconnected.
     data = {
         "status": "closed",
