@@ -1,9 +1,10 @@
-"""The alert rules of DESIGN.md and the one code path that reconciles them with open alerts.
+"""Reconcile the conditions that hold now (``alerts.conditions``) with the open alerts.
 
-``evaluate()`` runs after every check cycle and after every status webhook. It reads the
-fleet as it is now, derives the conditions that hold, and reconciles them with the open
-alerts: new conditions open an alert and queue its notifications (the outbox), persisting
-ones are counted, vanished ones resolve (bans wait for a person), unacknowledged ones remind.
+``evaluate()`` runs after every check cycle and after status webhooks (coalesced). New
+conditions open an alert and queue its notifications (the outbox); persisting ones keep their
+alert current (its words rewritten, the timeline keeping the old ones); vanished ones close —
+as resolved when the condition is over, as superseded when a ban replaces an outage, as
+closed when the instance is deactivated; bans wait for a person. Unacknowledged alerts remind.
 Every write that could race another evaluation is a conditional UPDATE or guarded by the
 "one open alert per key" constraint, so two evaluations at once never double-post.
 """
@@ -18,8 +19,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.formats import date_format
 
+from alerts.conditions import FLEET_RULES, Condition, Fleet, detect
 from alerts.models import (
     MANUAL_RESOLVE_RULES,
     Alert,
@@ -27,155 +28,13 @@ from alerts.models import (
     AlertState,
     EventKind,
     NotificationKind,
+    Resolution,
     Rule,
-    Severity,
     new_batch,
 )
-from instances.evolution import is_fresh_disconnection, reason_for
-from instances.models import CheckCycle, Instance, Status
+from instances.models import Status
 
 logger = logging.getLogger(__name__)
-
-FLEET_RULES = frozenset({Rule.ALL_OFFLINE, Rule.GATEWAY_UNREACHABLE})
-
-
-@dataclass(frozen=True)
-class Condition:
-    """A rule that holds right now, with the words to tell people about it."""
-
-    rule: Rule
-    severity: Severity
-    title: str
-    message: str
-    instance: Instance | None = None
-
-    @property
-    def key(self) -> str:
-        return alert_key(self.rule, self.instance.pk if self.instance else None)
-
-
-def alert_key(rule: str, instance_id: int | None) -> str:
-    return f"{rule}:{instance_id if instance_id is not None else 'frota'}"
-
-
-def _since(at: datetime) -> str:
-    return date_format(timezone.localtime(at), "d/m H:i")
-
-
-def _who(instance: Instance) -> str:
-    return f"{instance.name} ({instance.phone_number})" if instance.phone_number else instance.name
-
-
-def offline_is_confirmed(instance: Instance, now: datetime) -> bool:
-    """Return True once a not-connected instance counts as an outage.
-
-    A reconnect blip (close → connecting → open within the debounce) is not one. A terminal
-    close the gateway reported (a disconnection code newer than the last time the instance
-    was seen connected, by webhook or in the instance list) is one at once.
-    """
-    if instance.status == Status.CONNECTED or instance.last_seen_connected_at is None:
-        return False
-    return is_terminal_close(instance) or now - instance.status_since >= debounce()
-
-
-def is_terminal_close(instance: Instance) -> bool:
-    return instance.disconnection_code is not None and is_fresh_disconnection(
-        instance.disconnection_at, instance.last_seen_connected_at
-    )
-
-
-def debounce() -> timedelta:
-    return timedelta(seconds=settings.OFFLINE_DEBOUNCE_SECONDS)
-
-
-def fleet_is_down(instances: list[Instance], now: datetime) -> bool:
-    """Return True when no instance is online, and not just for a blip of the whole fleet.
-
-    Numbers often drop together for a few seconds (a gateway restart); the urgent, channel-wide
-    alert waits out the same debounce as one instance, counted from the latest drop.
-    """
-    if not instances or any(i.status == Status.CONNECTED for i in instances):
-        return False
-    latest_drop = max(i.status_since for i in instances)
-    return now - latest_drop >= debounce() or any(is_terminal_close(i) for i in instances)
-
-
-def instance_conditions(instance: Instance, now: datetime) -> list[Condition]:
-    found = []
-    who = _who(instance)
-    reason = instance.disconnection_reason or reason_for(instance.disconnection_code) or "sem motivo informado"
-    if instance.status == Status.BANNED:
-        found.append(
-            Condition(
-                Rule.INSTANCE_BANNED,
-                Severity.CRITICAL,
-                f"Instância {instance.name} BANIDA",
-                f"{who} foi banida pelo WhatsApp desde {_since(instance.status_since)}: {reason}. "
-                "Precisa de revisão manual; o alerta só é resolvido por uma pessoa.",
-                instance,
-            )
-        )
-    elif offline_is_confirmed(instance, now):
-        found.append(
-            Condition(
-                Rule.INSTANCE_OFFLINE,
-                Severity.ERROR,
-                f"Instância {instance.name} offline",
-                f"{who} está {instance.get_status_display().lower()} desde {_since(instance.status_since)} ({reason}).",
-                instance,
-            )
-        )
-    load = instance.load_pct
-    if load > settings.CAPACITY_ALERT_PCT:
-        found.append(
-            Condition(
-                Rule.CAPACITY_HIGH,
-                Severity.WARNING,
-                f"Capacidade alta: {instance.name}",
-                f"{who} usou {load:.1f}% da capacidade: {instance.msgs_hour}/{instance.capacity_per_hour} "
-                f"nesta hora, {instance.msgs_day}/{instance.capacity_per_day} hoje.",
-                instance,
-            )
-        )
-    if instance.consecutive_failures > settings.CONSECUTIVE_FAILURES_ALERT:
-        found.append(
-            Condition(
-                Rule.CONSECUTIVE_FAILURES,
-                Severity.ERROR,
-                f"Falhas seguidas: {instance.name}",
-                f"{instance.consecutive_failures} verificações seguidas de {who} falharam"
-                f" (último erro: {instance.last_error or 'desconhecido'}).",
-                instance,
-            )
-        )
-    return found
-
-
-def detect(now: datetime) -> list[Condition]:
-    """Return every condition that holds now (one query for the fleet, one for the last cycle)."""
-    instances = list(Instance.objects.active().with_usage(now))
-    found = [c for instance in instances for c in instance_conditions(instance, now)]
-    last_cycle = CheckCycle.last_finished()
-    if last_cycle is not None and not last_cycle.gateway_ok:
-        found.append(
-            Condition(
-                Rule.GATEWAY_UNREACHABLE,
-                Severity.CRITICAL,
-                "Gateway Evolution inacessível",
-                f"O gateway não responde desde {_since(last_cycle.started_at)}: "
-                f"{last_cycle.gateway_error or 'sem resposta'}. Os estados das instâncias não estão sendo atualizados.",
-            )
-        )
-    if fleet_is_down(instances, now):
-        found.append(
-            Condition(
-                Rule.ALL_OFFLINE,
-                Severity.CRITICAL,
-                "SISTEMA CRÍTICO: todas as instâncias offline",
-                f"Nenhuma das {len(instances)} instâncias ativas está conectada: nenhuma mensagem está saindo.",
-            )
-        )
-    return found
 
 
 @dataclass
@@ -193,8 +52,12 @@ class Evaluation:
         )
 
 
-def open_alert(condition: Condition, now: datetime, batch: str, suppressed: bool) -> Alert | None:
-    """Open an alert for a new condition and queue its notifications; None if one is already open."""
+def open_alert(condition: Condition, now: datetime, batch: str, suppressed_by: str = "") -> Alert | None:
+    """Open an alert for a new condition and queue its notifications; None if one is already open.
+
+    ``suppressed_by`` names the alert that already tells this story (a fleet alert, the
+    instance's "instável"): the new one is recorded and logged, not posted on its own.
+    """
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
@@ -204,20 +67,14 @@ def open_alert(condition: Condition, now: datetime, batch: str, suppressed: bool
                 key=condition.key,
                 title=condition.title,
                 message=condition.message,
-                suppressed=suppressed,
+                suppressed=bool(suppressed_by),
                 first_seen_at=now,
                 last_seen_at=now,
             )
             events = [AlertEvent(alert=alert, kind=EventKind.OPENED, detail=condition.message, created_at=now)]
-            if suppressed:
-                events.append(
-                    AlertEvent(
-                        alert=alert,
-                        kind=EventKind.SUPPRESSED,
-                        detail="Alerta de frota ativo: registrado, não enviado individualmente.",
-                        created_at=now,
-                    )
-                )
+            if suppressed_by:
+                detail = f"{suppressed_by}: registrado, não enviado individualmente."
+                events.append(AlertEvent(alert=alert, kind=EventKind.SUPPRESSED, detail=detail, created_at=now))
             AlertEvent.objects.bulk_create(events)
             alert.notify(NotificationKind.FIRING, batch, now)
     except IntegrityError:
@@ -227,12 +84,13 @@ def open_alert(condition: Condition, now: datetime, batch: str, suppressed: bool
 
 
 def unsuppress(alert: Alert, now: datetime, batch: str) -> bool:
-    """The fleet alert is over but this instance is still down: tell people about it now."""
+    """The alert that told this story is over but this instance is still down: tell people about it now."""
     with transaction.atomic():
         if not Alert.objects.filter(pk=alert.pk, suppressed=True, state=AlertState.FIRING).update(suppressed=False):
             return False
         alert.suppressed = False
-        alert.events.create(kind=EventKind.UPDATED, detail="Alerta de frota encerrado; instância segue offline.")
+        detail = "O alerta que reunia este terminou; a instância segue offline."
+        alert.events.create(kind=EventKind.UPDATED, detail=detail)
         alert.notify(NotificationKind.FIRING, batch, now)
     return True
 
@@ -261,35 +119,97 @@ def remind(now: datetime, batch: str) -> list[Alert]:
     return reminded
 
 
+def closed_for_episode(conditions: list[Condition], open_keys: set[str]) -> set[str]:
+    """Return the keys whose current episode a person already closed (one query, only if needed).
+
+    A ban a person resolved stays resolved while the same ban lasts: the alert would reopen
+    only for a new episode (the number connected again, then banned again).
+    """
+    candidates = {c.key: c.since for c in conditions if c.since is not None and c.key not in open_keys}
+    if not candidates:
+        return set()
+    resolved = Alert.objects.filter(
+        key__in=candidates, state=AlertState.RESOLVED, resolution=Resolution.MANUAL
+    ).values_list("key", "first_seen_at")
+    return {key for key, first_seen_at in resolved if first_seen_at >= candidates[key]}
+
+
+def refresh_words(alerts: list[tuple[Alert, Condition]], now: datetime) -> None:
+    """Rewrite persisting alerts whose condition now reads differently; the timeline keeps the old words."""
+    changed = [(a, c) for a, c in alerts if (a.title, a.message) != (c.title, c.message)]
+    if not changed:
+        return
+    for alert, condition in changed:
+        alert.title, alert.message = condition.title, condition.message
+    with transaction.atomic():
+        Alert.objects.bulk_update([a for a, _ in changed], ["title", "message"])
+        AlertEvent.objects.bulk_create(
+            AlertEvent(alert=a, kind=EventKind.UPDATED, detail=c.message, created_at=now) for a, c in changed
+        )
+
+
+def closing_resolution(alert: Alert, fleet: Fleet) -> Resolution | None:
+    """Return how an open alert whose condition no longer holds is closed (None: it stays open)."""
+    instance = alert.instance
+    if instance is not None and not instance.is_active:
+        return Resolution.DEACTIVATED
+    if alert.rule == Rule.ALL_OFFLINE and not fleet.instances:
+        return Resolution.DEACTIVATED
+    if alert.rule in MANUAL_RESOLVE_RULES:
+        return None
+    if alert.rule == Rule.INSTANCE_OFFLINE and instance is not None and instance.status == Status.BANNED:
+        return Resolution.SUPERSEDED
+    return Resolution.CLEARED
+
+
 def evaluate(now: datetime | None = None) -> Evaluation:
     """Reconcile the conditions that hold now with the open alerts (see the module docstring)."""
     now = now or timezone.now()
     result = Evaluation(batch=new_batch())
-    conditions = detect(now)
-    fleet_down = any(c.rule in FLEET_RULES for c in conditions)
-    holding = {c.key for c in conditions}
+    fleet, conditions = detect(now)
     open_alerts = {a.key: a for a in Alert.objects.open().select_related("instance")}
+    fleet_down = any(c.rule in FLEET_RULES for c in conditions)
+    # An instance bouncing in and out: its offline alerts are told as one "instável" alert.
+    flapping = {
+        c.instance.pk
+        for c in conditions
+        if c.rule == Rule.INSTANCE_UNSTABLE and c.instance and (c.opens or c.key in open_alerts)
+    }
+    closed = closed_for_episode(conditions, set(open_alerts))
 
-    persisting = []
+    persisting: list[tuple[Alert, Condition]] = []
+    holding = set()
     for condition in conditions:
         alert = open_alerts.get(condition.key)
+        suppressed_by = ""
+        if condition.rule == Rule.INSTANCE_OFFLINE:
+            if fleet_down:
+                suppressed_by = "Alerta de frota ativo"
+            elif condition.instance.pk in flapping:
+                suppressed_by = "Instância instável"
         if alert is None:
-            suppressed = fleet_down and condition.rule == Rule.INSTANCE_OFFLINE
-            opened = open_alert(condition, now, result.batch, suppressed)
-            if opened is not None:
-                result.opened.append(opened)
+            if condition.opens and condition.key not in closed:
+                opened = open_alert(condition, now, result.batch, suppressed_by)
+                if opened is not None:
+                    result.opened.append(opened)
+                    holding.add(condition.key)
             continue
-        persisting.append(alert.pk)
-        if alert.suppressed and not fleet_down:
+        holding.add(condition.key)
+        persisting.append((alert, condition))
+        if alert.suppressed and not suppressed_by:
             unsuppress(alert, now, result.batch)
     if persisting:
-        Alert.objects.filter(pk__in=persisting).update(last_seen_at=now, occurrences=F("occurrences") + 1)
+        Alert.objects.filter(pk__in=[a.pk for a, _ in persisting]).update(
+            last_seen_at=now, occurrences=F("occurrences") + 1
+        )
+        refresh_words(persisting, now)
     result.persisting = len(persisting)
 
     for key, alert in open_alerts.items():
-        if key in holding or alert.rule in MANUAL_RESOLVE_RULES:
+        if key in holding:
             continue
-        if alert.resolve(at=now, batch=result.batch):
+        resolution = closing_resolution(alert, fleet)
+        if resolution is not None and alert.resolve(at=now, batch=result.batch, resolution=resolution):
             result.resolved.append(alert)
 
     result.reminded = remind(now, result.batch)

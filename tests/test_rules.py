@@ -28,14 +28,10 @@ def fleet(make_instance) -> list[Instance]:
 
 
 def go_offline(instance: Instance, seconds_ago: int, code: int | None = None) -> None:
+    """Record a close seen ``seconds_ago`` (with a terminal ``code``, as a webhook reports it)."""
     at = timezone.now() - timedelta(seconds=seconds_ago)
-    Instance.objects.filter(pk=instance.pk).update(
-        status=Status.DISCONNECTED,
-        status_since=at,
-        disconnection_code=code,
-        disconnection_at=at if code else None,
-        disconnection_reason="sessão encerrada no aparelho (401)" if code else "",
-    )
+    reason = "sessão encerrada no aparelho (401)" if code else ""
+    instance.record_status(Status.DISCONNECTED, reason, at=at, code=code)
 
 
 def open_alerts(rule: str | None = None) -> list[Alert]:
@@ -113,10 +109,10 @@ def test_it_resolves_when_the_instance_is_back_and_says_so(fleet, slack_configur
 @pytest.mark.django_db
 def test_a_ban_goes_to_slack_email_and_log_and_waits_for_a_person(fleet, settings, slack_configured) -> None:
     settings.ALERT_EMAILS = ["ops@example.com"]
-    Instance.objects.filter(pk=fleet[0].pk).update(status=Status.BANNED, disconnection_reason="número banido (406)")
+    fleet[0].record_status(Status.BANNED, "número banido (406)", code=406)
 
     alert = evaluate().opened[0]
-    Instance.objects.filter(pk=fleet[0].pk).update(status=Status.CONNECTED)
+    fleet[0].record_status(Status.CONNECTED)
     evaluate()
 
     assert (alert.title, alert.severity) == ("Instância zap-01 BANIDA", "critical")
@@ -206,13 +202,17 @@ def test_an_instance_still_down_after_the_fleet_recovers_is_posted_then(fleet, s
 
 
 @pytest.mark.django_db
-def test_gateway_down_fires_once_and_resolves_when_it_answers(fleet) -> None:
-    now = timezone.now()
-    CheckCycle.objects.create(started_at=now, finished_at=now, gateway_ok=False, gateway_error="conexão recusada")
+def test_gateway_down_fires_once_and_resolves_when_it_answers(fleet, settings) -> None:
+    settings.GATEWAY_ALERT_AFTER_SECONDS = 90
+    start = timezone.now()
+    for minute in (0, 1, 2):
+        at = start + timedelta(minutes=minute)
+        CheckCycle.objects.create(started_at=at, finished_at=at, gateway_ok=False, gateway_error="conexão recusada")
 
-    opened = evaluate().opened
-    CheckCycle.objects.create(started_at=now, finished_at=now + timedelta(seconds=60), gateway_ok=True)
-    resolved = evaluate().resolved
+    opened = evaluate(now=start + timedelta(minutes=2)).opened
+    back = start + timedelta(minutes=3)
+    CheckCycle.objects.create(started_at=back, finished_at=back, gateway_ok=True)
+    resolved = evaluate(now=back).resolved
 
     assert [(a.rule, a.severity) for a in opened] == [(Rule.GATEWAY_UNREACHABLE, "critical")]
     assert "conexão recusada" in opened[0].message

@@ -1,0 +1,275 @@
+"""The alert rules: which conditions hold right now, and the words to tell people about them.
+
+``detect()`` reads the fleet once and returns every ``Condition`` that holds; reconciling them
+with the open alerts is ``alerts.rules.evaluate()``. Titles and the first sentence of each
+message are the product specification's own words; the details that make them true today
+(reason, since when, figures) follow them.
+
+The outage clock is ``Instance.down_since``: an outage runs from the moment a number left
+``connected`` until it is ``connected`` again, whatever not-connected states it passes through.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from alerts.models import Rule, Severity
+from instances.dashboard import plural
+from instances.models import CheckCycle, Instance, Status, StatusChange
+
+FLEET_RULES = frozenset({Rule.ALL_OFFLINE, Rule.GATEWAY_UNREACHABLE})
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A rule that holds right now, with the words to tell people about it.
+
+    ``since`` is when this episode of the condition began (an outage, a ban, a fleet drop): a
+    person who resolves its alert closes it for the episode, and it does not open again until
+    a new one begins. ``opens`` False means the condition only keeps an open alert alive (the
+    hysteresis of "instável"), it does not open one.
+    """
+
+    rule: Rule
+    severity: Severity
+    title: str
+    message: str
+    instance: Instance | None = None
+    since: datetime | None = None
+    opens: bool = True
+
+    @property
+    def key(self) -> str:
+        return alert_key(self.rule, self.instance.pk if self.instance else None)
+
+
+def alert_key(rule: str, instance_id: int | None) -> str:
+    return f"{rule}:{instance_id if instance_id is not None else 'frota'}"
+
+
+def moment(at: datetime) -> str:
+    """Return ``dd/mm HH:MM`` in the portal's time zone (São Paulo)."""
+    return timezone.localtime(at).strftime("%d/%m %H:%M")
+
+
+def debounce() -> timedelta:
+    return timedelta(seconds=settings.OFFLINE_DEBOUNCE_SECONDS)
+
+
+def _who(instance: Instance) -> str:
+    return f"{instance.name} ({instance.phone_number})" if instance.phone_number else instance.name
+
+
+def down_reason(instance: Instance) -> str:
+    """Return why the instance is down now: the close's code if it belongs to this outage, else its status."""
+    if instance.has_fresh_disconnection() and instance.disconnection_reason:
+        return instance.disconnection_reason
+    return instance.status_reason or "sem motivo informado"
+
+
+def offline_is_confirmed(instance: Instance, now: datetime) -> bool:
+    """Return True once a not-connected instance counts as an outage.
+
+    A reconnect blip (close → connecting → open within the debounce) is not one; a terminal
+    close the gateway reported for this outage is one at once. An instance never seen
+    connected has no outage to report (it is new, or still being paired).
+    """
+    started = instance.outage_started_at
+    if started is None or instance.last_seen_connected_at is None:
+        return False
+    return instance.has_fresh_disconnection() or now - started >= debounce()
+
+
+def fleet_drop(instances: list[Instance]) -> datetime | None:
+    """Return when the fleet lost its last connected instance (None while any is connected).
+
+    The newest outage start: numbers that were banned or down long before do not move it,
+    and moves between not-connected states do not either.
+    """
+    if not instances or any(i.status == Status.CONNECTED for i in instances):
+        return None
+    return max(i.outage_started_at for i in instances)
+
+
+@dataclass
+class Fleet:
+    """What ``detect()`` reads, in a constant number of queries whatever the fleet's size."""
+
+    instances: list[Instance]
+    # instance pk → the moments it dropped from connected within the flapping window, oldest first.
+    drops: dict[int, list[datetime]]
+    gateway_error: str = ""
+    gateway_failing_since: datetime | None = None
+
+    @classmethod
+    def read(cls, now: datetime) -> Fleet:
+        instances = list(Instance.objects.active().with_usage(now))
+        fleet = cls(instances=instances, drops=recent_drops(now))
+        last = CheckCycle.last_finished()
+        if last is not None and not last.gateway_ok:
+            fleet.gateway_error = last.gateway_error or "sem resposta"
+            fleet.gateway_failing_since = gateway_failing_since(last)
+        return fleet
+
+
+def recent_drops(now: datetime) -> dict[int, list[datetime]]:
+    """Return, per active instance, when it left ``connected`` within the last FLAP_WINDOW_MINUTES."""
+    window = timedelta(minutes=settings.FLAP_WINDOW_MINUTES)
+    rows = (
+        StatusChange.objects.filter(
+            old_status=Status.CONNECTED, created_at__gt=now - window, created_at__lte=now, instance__is_active=True
+        )
+        .order_by("created_at")
+        .values_list("instance_id", "created_at")
+    )
+    drops: dict[int, list[datetime]] = defaultdict(list)
+    for instance_id, at in rows:
+        drops[instance_id].append(at)
+    return drops
+
+
+def gateway_failing_since(last: CheckCycle) -> datetime:
+    """Return when the current run of failed cycles began (``last`` is the newest, and failed)."""
+    finished = CheckCycle.objects.filter(finished_at__isnull=False)
+    last_ok = finished.filter(gateway_ok=True).order_by("-started_at").values_list("started_at", flat=True).first()
+    failed = finished.filter(gateway_ok=False)
+    if last_ok is not None:
+        failed = failed.filter(started_at__gt=last_ok)
+    return failed.order_by("started_at").values_list("started_at", flat=True).first() or last.started_at
+
+
+def instance_conditions(instance: Instance, drops: list[datetime], now: datetime) -> list[Condition]:
+    found = []
+    who = _who(instance)
+    name = instance.name
+    if instance.status == Status.BANNED:
+        found.append(
+            Condition(
+                Rule.INSTANCE_BANNED,
+                Severity.CRITICAL,
+                f"Instância {name} BANIDA",
+                f"A instância '{name}' foi banida pelo WhatsApp. {who}, banida desde "
+                f"{moment(instance.status_since)}: {down_reason(instance)}. "
+                "Precisa de revisão manual; o alerta só é resolvido por uma pessoa.",
+                instance,
+                since=instance.outage_started_at,
+            )
+        )
+    elif offline_is_confirmed(instance, now):
+        started = instance.outage_started_at
+        found.append(
+            Condition(
+                Rule.INSTANCE_OFFLINE,
+                Severity.ERROR,
+                f"Instância {name} offline",
+                f"A instância WhatsApp '{name}' perdeu conexão. Verifique o QR Code. {who} está fora do ar "
+                f"desde {moment(started)}; agora {instance.get_status_display().lower()} ({down_reason(instance)}).",
+                instance,
+                since=started,
+            )
+        )
+    if drops:
+        found.append(unstable_condition(instance, drops))
+    load = instance.load_pct
+    if load > settings.CAPACITY_ALERT_PCT:
+        found.append(
+            Condition(
+                Rule.CAPACITY_HIGH,
+                Severity.WARNING,
+                f"Capacidade alta: {name}",
+                f"Instância '{name}' está com {load:.0f}% de capacidade usada. {who}: "
+                f"{instance.msgs_hour}/{instance.capacity_per_hour} nesta hora, "
+                f"{instance.msgs_day}/{instance.capacity_per_day} hoje.",
+                instance,
+            )
+        )
+    if instance.consecutive_failures > settings.CONSECUTIVE_FAILURES_ALERT:
+        found.append(
+            Condition(
+                Rule.CONSECUTIVE_FAILURES,
+                Severity.ERROR,
+                f"Falhas seguidas: {name}",
+                f"Mais de {settings.CONSECUTIVE_FAILURES_ALERT} verificações seguidas de {who} falharam "
+                f"(último erro: {instance.last_error or 'desconhecido'}). Investigue a instância no gateway.",
+                instance,
+            )
+        )
+    return found
+
+
+def unstable_condition(instance: Instance, drops: list[datetime]) -> Condition:
+    """Fires at FLAP_DROPS drops within the window; any drop in the window keeps it firing."""
+    window = settings.FLAP_WINDOW_MINUTES
+    times = ", ".join(timezone.localtime(at).strftime("%H:%M") for at in drops)
+    return Condition(
+        Rule.INSTANCE_UNSTABLE,
+        Severity.WARNING,
+        f"Instância {instance.name} instável",
+        f"{_who(instance)} caiu {plural(len(drops), 'vez', 'vezes')} nos últimos {window} min ({times}); "
+        f"agora {instance.get_status_display().lower()}. Os alertas de offline dela ficam reunidos aqui "
+        f"até ela passar {window} min sem cair.",
+        instance,
+        opens=len(drops) >= settings.FLAP_DROPS,
+    )
+
+
+def fleet_conditions(fleet: Fleet, now: datetime) -> list[Condition]:
+    found = []
+    since = fleet.gateway_failing_since
+    if since is not None and now - since >= timedelta(seconds=settings.GATEWAY_ALERT_AFTER_SECONDS):
+        found.append(
+            Condition(
+                Rule.GATEWAY_UNREACHABLE,
+                Severity.CRITICAL,
+                "Gateway Evolution inacessível",
+                f"O gateway não responde desde {moment(since)}: {fleet.gateway_error}. "
+                "Os estados das instâncias não estão sendo atualizados.",
+                since=since,
+            )
+        )
+    dropped = fleet_drop(fleet.instances)
+    if dropped is not None and now - dropped >= debounce():
+        found.append(
+            Condition(
+                Rule.ALL_OFFLINE,
+                Severity.CRITICAL,
+                "SISTEMA CRÍTICO",
+                "Nenhuma instância WhatsApp está online! Mensagens não serão enviadas. "
+                f"{fleet_breakdown(fleet.instances)}; a última caiu em {moment(dropped)}.",
+                since=dropped,
+            )
+        )
+    return found
+
+
+# How the fleet alert names the states of its numbers: (one, many).
+STATE_WORDS = {
+    Status.DISCONNECTED: ("desconectada", "desconectadas"),
+    Status.CONNECTING: ("conectando", "conectando"),
+    Status.BANNED: ("banida", "banidas"),
+    Status.UNKNOWN: ("sem leitura", "sem leitura"),
+}
+
+
+def fleet_breakdown(instances: list[Instance]) -> str:
+    """Return "12 instâncias ativas: 9 desconectadas, 3 banidas"."""
+    counts: dict[str, int] = defaultdict(int)
+    for instance in instances:
+        counts[instance.status] += 1
+    parts = ", ".join(
+        plural(count, *STATE_WORDS.get(status, (status, status)))
+        for status, count in sorted(counts.items(), key=lambda kv: -kv[1])
+    )
+    return f"{plural(len(instances), 'instância ativa', 'instâncias ativas')}: {parts}"
+
+
+def detect(now: datetime) -> tuple[Fleet, list[Condition]]:
+    """Return the fleet as read and every condition that holds now."""
+    fleet = Fleet.read(now)
+    found = [c for i in fleet.instances for c in instance_conditions(i, fleet.drops.get(i.pk, []), now)]
+    return fleet, found + fleet_conditions(fleet, now)
