@@ -1,4 +1,4 @@
-"""The alert rules of DESIGN.md and the one code path that reconciles them with open alerts.
+"""The alert rules and the one code path that reconciles them with open alerts.
 
 ``evaluate()`` runs after every check cycle and after every status webhook. It reads the
 fleet as it is now, derives the conditions that hold, and reconciles them with the open

@@ -1,7 +1,7 @@
 """How Evolution API states and disconnect codes map to an instance status.
 
-One place for the rules of DESIGN.md, used by the poller and the webhooks alike. Facts from
-``shared/reference/evolution-api.md`` §3: Evolution stops reconnecting only on 401, 402, 403
+One place for these rules, used by the poller and the webhooks alike. Facts from
+``docs/evolution.md`` §3: Evolution stops reconnecting only on 401, 402, 403
 and 406; 402/403/406 are bans (community mapping), 401 is a logout that needs a new QR.
 """
 
