@@ -347,7 +347,7 @@ def channel_circuits(now: datetime | None = None) -> dict[str, CircuitState]:
     return {str(c): statuses[c].circuit_state(now) if c in statuses else CircuitState.CLOSED for c in remote}
 
 
-# Where each rule is told, and which alerts wait for a person to close them (DESIGN.md).
+# Where each rule is told, and which alerts wait for a person to close them.
 RULE_CHANNELS: dict[str, tuple[str, ...]] = {
     Rule.INSTANCE_OFFLINE: (Channel.SLACK, Channel.LOG),
     Rule.INSTANCE_BANNED: (Channel.SLACK, Channel.EMAIL, Channel.LOG),

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from instances.models import Instance, Status, load_percent
 
-# Fleet capacity used above this share of today's capacity is a warning (DESIGN.md).
+# Fleet capacity used above this share of today's capacity is a warning.
 CAPACITY_WARNING_PCT = 80.0
 
 

@@ -1,6 +1,6 @@
 """How Evolution API states and disconnect codes map to an instance status.
 
-One place for these rules, used by the poller and the webhooks alike (docs/alerts.md):
+One place for these rules, used by the poller and the webhooks alike (docs/evolution.md §3):
 Evolution stops reconnecting only on 401, 402, 403 and 406; 402/403/406 are bans (community
 mapping), 401 is a logout that needs a new QR. Whether a stored code is news for the current
 outage is the instance's business (``Instance.has_fresh_disconnection``).

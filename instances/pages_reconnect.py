@@ -81,7 +81,7 @@ def request_reconnect(instance: Instance, user: Any, client: EvolutionClient | N
     """Ask the gateway to start pairing ``instance`` (``GET /instance/connect/{name}``).
 
     Evolution answers the QR object, or the state object when the instance is already open
-    (evolution-api.md §2.3); a stuck session answers ``{"count": 0}`` with no code at all.
+    (docs/evolution.md §2.3); a stuck session answers ``{"count": 0}`` with no code at all.
     """
     client = client or EvolutionClient()
     try:

@@ -173,7 +173,7 @@ class GatewaySimulator:
             return sorted(i.name for i in self.instances.values() if i.hangs or i.fault == "hang")
 
     def set_state(self, name: str, state: str, code: int | None = None) -> None:
-        """Change the live state, as Evolution would on a socket event (reference §3.2).
+        """Change the live state, as Evolution would on a socket event (docs/evolution.md §3.3).
 
         A close with a terminal code (401/402/403/406) writes the disconnection fields and the
         row's ``connectionStatus`` and posts ``status.instance`` + ``connection.update``. Any

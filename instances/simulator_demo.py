@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 if TYPE_CHECKING:
     from instances.simulator import GatewaySimulator
 
-# Usage is counted in local clock hours (DESIGN.md), so the driver plans by the same clock.
+# Usage is counted in local clock hours, so the driver plans by the same clock.
 LOCAL_TZ = ZoneInfo("America/Sao_Paulo")
 DEFAULT_CAPACITY_PER_HOUR = 30
 DEFAULT_CAPACITY_PER_DAY = 200

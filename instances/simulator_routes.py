@@ -2,7 +2,7 @@
 
 A pure function of the request and the gateway's state (the caller holds the simulator's
 lock). Order follows Evolution 2.3/2.4: the license gate before the ``apikey`` guard, ``GET /``
-public, unknown routes 404 before auth (reference §1, §2, §8).
+public, unknown routes 404 before auth (docs/evolution.md §1, §2, §5).
 """
 
 from __future__ import annotations

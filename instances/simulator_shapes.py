@@ -1,8 +1,8 @@
 """The Evolution API JSON shapes the simulator answers and posts.
 
-Facts from ``shared/reference/evolution-api.md``: rows of ``fetchInstances`` (§2.1, v2 and v1),
-``connectionState`` (§2.2), the QR object of ``connect`` (§2.3), error bodies (§1, §8) and the
-webhook envelope and payloads (§3.2, §4.1, §4.3). Pure functions, no I/O.
+Facts from ``docs/evolution.md``: rows of ``fetchInstances`` (§2.1, v2 and v1),
+``connectionState`` (§2.2), the QR object of ``connect`` (§2.3), error bodies (§2.4, §5) and the
+webhook envelope and payloads (§3.3, §4.1, §4.3, §4.4). Pure functions, no I/O.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The simulator's webhook sender: posts Evolution webhooks in order, off the request path.
 
 Runs as one task in the simulator's event loop, so a slow or dead receiver never delays an
-HTTP answer. Like Evolution (reference §4.1) it does not retry 400/401/403/404/422 and retries
+HTTP answer. Like Evolution (docs/evolution.md §4.1) it does not retry 400/401/403/404/422 and retries
 the rest with backoff; unlike Evolution the backoff is short (a demo must not lag minutes
 behind) and delivery is strictly in order, so a receiver sees ``connection.update`` events
 in the order they happened.

@@ -1,7 +1,7 @@
 """Evolution webhook ingestion: sent messages and status changes pushed by the gateway.
 
 ``POST /webhooks/evolution`` takes Evolution's envelope ``{"event", "instance", "data", ...}``
-from per-instance and global webhooks alike (``shared/reference/evolution-api.md`` §4). It
+from per-instance and global webhooks alike (``docs/evolution.md`` §4). It
 answers fast and never calls out: Evolution waits on us and retries every answer except
 400/401/403/404/422, so a slow or failing portal would make it pile up retries.
 """

@@ -15,8 +15,9 @@ class ScheduleSpec(TypedDict):
 def ensure_schedules(specs: dict[str, ScheduleSpec], using: str = DEFAULT_DB_ALIAS) -> None:
     """Create or update one every-N-minutes schedule per name.
 
-    ``Schedule.name`` is not unique (django-stack.md §1), so rows duplicated by an old
-    ``schedule()`` call are removed first: each one would fire the task every minute.
+    ``Schedule.name`` is not unique (https://github.com/Koed00/django-q/issues/370), so rows
+    duplicated by an old ``schedule()`` call are removed first: each one would fire the task
+    every minute.
     Run-time limits are global, in ``settings.Q_CLUSTER`` (``catch_up`` off, timeout < retry).
     """
     from django_q.models import Schedule

@@ -22,7 +22,7 @@ from instances.gateway import (
 )
 from instances.models import Instance, Status
 
-# A real v2 fetchInstances row (evolution-api.md §2.1), token shortened.
+# A real v2 fetchInstances row (docs/evolution.md §2.1), token shortened.
 ELIAS_ROW = {
     "id": "347f2197-7026-489c-b3db-ac40a08c0e91",
     "name": "Elias",
