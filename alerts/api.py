@@ -11,7 +11,7 @@ from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
 
-from alerts.models import Alert, AlertState, Rule, Severity
+from alerts.models import Alert, AlertState, Resolution, Rule, Severity
 from instances.models import ApiKey
 
 router = Router(tags=["alertas"])
@@ -156,5 +156,9 @@ def resolve_alert(request: HttpRequest, alert_id: int, acao: AcaoIn) -> dict:
     alert = get_alert(alert_id)
     if not alert.is_open:
         raise HttpError(409, "O alerta já está resolvido.")
-    alert.resolve(acting_user(request), note=action_note(request, acao.nota) or "resolvido manualmente")
+    alert.resolve(
+        acting_user(request),
+        note=action_note(request, acao.nota) or "resolvido manualmente",
+        resolution=Resolution.MANUAL,
+    )
     return alert_detail(get_alert(alert_id))

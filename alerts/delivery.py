@@ -229,7 +229,7 @@ class _Pass:
     def _send_batches(self, channel: str, transport: Transport, status: ChannelStatus, claimed: list[int]) -> None:
         rows = (
             Notification.objects.filter(pk__in=claimed, state=NotificationState.PENDING)
-            .select_related("alert__instance")
+            .select_related("alert__instance", "alert__resolved_by")
             .order_by("created_at", "id")
         )
         batches: dict[str, list[Notification]] = {}

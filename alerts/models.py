@@ -205,7 +205,7 @@ def new_batch() -> str:
 class EventKind(models.TextChoices):
     OPENED = "opened", "Aberto"
     UPDATED = "updated", "Atualizado"
-    SUPPRESSED = "suppressed", "Suprimido (alerta de frota ativo)"
+    SUPPRESSED = "suppressed", "Suprimido (contado por outro alerta)"
     NOTIFIED = "notified", "Notificado"
     REMINDED = "reminded", "Lembrete"
     DELIVERY_FAILED = "delivery_failed", "Falha de entrega"

@@ -71,6 +71,10 @@ class InstanceAdmin(admin.ModelAdmin):
     )
     inlines = [StatusChangeInline]
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # An instance carries history (status changes, usage, alerts): deactivate it instead.
+        return False
+
 
 @admin.register(StatusChange)
 class StatusChangeAdmin(ReadOnlyAdmin):
@@ -127,7 +131,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             level=messages.WARNING,
         )
 
-    @admin.action(description="Revogar as chaves selecionadas")
+    @admin.action(description="Revogar as chaves selecionadas", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         count = queryset.update(is_active=False)
         self.message_user(request, f"{count} chave(s) revogada(s).")

@@ -41,10 +41,10 @@ class Message:
 
     @property
     def urgent(self) -> bool:
-        """Whether the message must wake the whole channel (a dead fleet)."""
+        """Whether the message must wake the whole channel: a dead fleet, told once (not its reminders)."""
         from alerts.models import Rule
 
-        return any(i.alert.rule == Rule.ALL_OFFLINE and i.kind != NotificationKind.RESOLVED for i in self.items)
+        return any(i.alert.rule == Rule.ALL_OFFLINE and i.kind == NotificationKind.FIRING for i in self.items)
 
 
 class Transport:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from alerts.channels.base import Item, Message
-from alerts.models import SEVERITY_EMOJI, Alert, NotificationKind, Severity
+from alerts.models import SEVERITY_EMOJI, Alert, NotificationKind, Resolution, Severity
 from instances.dashboard import format_span
 
 # A grouped message lists this many alerts, then "+N outros": a storm stays one readable post.
@@ -25,6 +25,15 @@ SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2}
 KIND_RANK = {NotificationKind.FIRING: 0, NotificationKind.REMINDER: 1, NotificationKind.RESOLVED: 2}
 
 
+# How a closing is told, by how the alert was closed: emoji, lead word, why (beside the duration).
+CLOSINGS = {
+    Resolution.CLEARED: (RESOLVED_EMOJI, "Resolvido", ""),
+    Resolution.MANUAL: (RESOLVED_EMOJI, "Resolvido", ""),
+    Resolution.SUPERSEDED: ("⛔", "Substituído", "a instância foi banida; segue no alerta de banimento"),
+    Resolution.DEACTIVATED: ("⏹️", "Encerrado", "a instância foi desativada"),
+}
+
+
 @dataclass(frozen=True)
 class ItemView:
     """One alert as the reader sees it, already worded; channels only add markup."""
@@ -32,6 +41,8 @@ class ItemView:
     kind: str
     emoji: str
     headline: str  # "🚨 Instância zap-01 BANIDA", "✅ Resolvido: … (durou 12 min)"
+    lead: str  # "" for a new alert; "Resolvido", "Resolvido por ana", "Substituído", "Lembrete"…
+    tail: str  # what the lead needs said beside the title: "durou 12 min", "sem reconhecimento há 1 h"
     title: str
     reason: str
     instance: str
@@ -73,28 +84,37 @@ def alerts_url() -> str:
     return f"{settings.SITE_URL}/alertas/"
 
 
-def describe(item: Item, now: datetime | None = None) -> str:
-    """Return the one-line headline of an item: what happened, to what, and for how long."""
+def wording(item: Item, now: datetime | None = None) -> tuple[str, str, str]:
+    """Return (emoji, lead, tail) of an item: a new alert has no lead; a closing says how it closed."""
     alert = item.alert
     if item.kind == NotificationKind.RESOLVED:
-        return f"{RESOLVED_EMOJI} Resolvido: {alert.title} (durou {duration(alert, now)})"
+        emoji, lead, why = CLOSINGS.get(alert.resolution, CLOSINGS[Resolution.CLEARED])
+        if alert.resolution == Resolution.MANUAL and alert.resolved_by is not None:
+            lead = f"Resolvido por {alert.resolved_by.get_username()}"
+        lasted = f"durou {duration(alert, now)}"
+        return emoji, lead, f"{why}; {lasted}" if why else lasted
     if item.kind == NotificationKind.REMINDER:
-        return f"{REMINDER_EMOJI} Lembrete: {alert.title} (sem reconhecimento há {duration(alert, now)})"
-    return f"{alert.emoji} {alert.title}"
+        return REMINDER_EMOJI, "Lembrete", f"sem reconhecimento há {duration(alert, now)}"
+    return alert.emoji, "", ""
+
+
+def describe(item: Item, now: datetime | None = None) -> str:
+    """Return the one-line headline of an item: what happened, to what, and for how long."""
+    emoji, lead, tail = wording(item, now)
+    if not lead:
+        return f"{emoji} {item.alert.title}"
+    return f"{emoji} {lead}: {item.alert.title} ({tail})"
 
 
 def view(item: Item, now: datetime | None = None) -> ItemView:
     alert = item.alert
-    if item.kind == NotificationKind.RESOLVED:
-        emoji = RESOLVED_EMOJI
-    elif item.kind == NotificationKind.REMINDER:
-        emoji = REMINDER_EMOJI
-    else:
-        emoji = alert.emoji
+    emoji, lead, tail = wording(item, now)
     return ItemView(
         kind=item.kind,
         emoji=emoji,
         headline=describe(item, now),
+        lead=lead,
+        tail=tail,
         title=alert.title,
         reason=alert.message,
         # Fleet alerts (all offline, gateway) have no instance: they are about the whole fleet.

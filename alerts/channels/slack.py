@@ -152,12 +152,12 @@ def _context(text: str) -> dict[str, Any]:
 def _line(v: render.ItemView) -> str:
     """One alert in a grouped message, mrkdwn."""
     link = f"<{v.url}|abrir>"
-    if v.kind == NotificationKind.RESOLVED:
-        return f"{v.emoji} Resolvido: *{escape(v.title)}* (durou {v.duration}) · {link}"
-    if v.kind == NotificationKind.REMINDER:
-        lead = f"{v.emoji} Lembrete: *{escape(v.title)}* (sem reconhecimento há {v.duration})"
+    if v.lead:
+        lead = f"{v.emoji} {escape(v.lead)}: *{escape(v.title)}* ({escape(v.tail)})"
     else:
         lead = f"{v.emoji} *{escape(v.title)}*"
+    if v.kind == NotificationKind.RESOLVED:
+        return f"{lead} · {link}"
     return f"{lead} — {escape(_clip(v.reason, 500))} · desde {v.since} · {link}"
 
 

@@ -43,5 +43,10 @@ class Migration(migrations.Migration):
             name='rule',
             field=models.CharField(choices=[('instance_offline', 'Instância offline'), ('instance_banned', 'Instância banida'), ('capacity_high', 'Capacidade alta'), ('all_offline', 'Todas offline'), ('consecutive_failures', 'Falhas seguidas'), ('gateway_unreachable', 'Gateway inacessível'), ('instance_unstable', 'Instância instável')], max_length=32, verbose_name='regra'),
         ),
+        migrations.AlterField(
+            model_name='alertevent',
+            name='kind',
+            field=models.CharField(choices=[('opened', 'Aberto'), ('updated', 'Atualizado'), ('suppressed', 'Suprimido (contado por outro alerta)'), ('notified', 'Notificado'), ('reminded', 'Lembrete'), ('delivery_failed', 'Falha de entrega'), ('delivery_gave_up', 'Entrega esgotou tentativas'), ('requeued', 'Reenfileirado'), ('acknowledged', 'Reconhecido'), ('resolved', 'Resolvido')], max_length=20, verbose_name='evento'),
+        ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
     ]
