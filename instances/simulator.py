@@ -68,6 +68,7 @@ class GatewaySimulator:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         webhook_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
+        clock_offset: timedelta = timedelta(0),
     ) -> None:
         low, high = latency
         if not 0 <= low <= high:
@@ -86,6 +87,9 @@ class GatewaySimulator:
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.webhook_retry_delays = webhook_retry_delays
+        # How far this gateway's clock is off: every date it writes (disconnectionAt, webhook
+        # times) is shifted by it, as on a server whose clock drifted.
+        self.clock_offset = clock_offset
         self.instances: dict[str, SimInstance] = {}
         self.url: str | None = None
         self.driver: FleetDriver | None = None  # set by demo()
@@ -132,7 +136,7 @@ class GatewaySimulator:
             raise ValueError(f"bad instance name {name!r}")
         if state not in LIVE_STATES:
             raise ValueError(f"state must be one of {LIVE_STATES}, got {state!r}")
-        now = _now()
+        now = self._clock()
         with self._lock:
             if name in self.instances:
                 raise ValueError(f"instance {name!r} already exists")
@@ -181,7 +185,7 @@ class GatewaySimulator:
         """
         if state not in LIVE_STATES:
             raise ValueError(f"state must be one of {LIVE_STATES}, got {state!r}")
-        now = _now()
+        now = self._clock()
         events: list[tuple[str, Any]] = []
         with self._lock:
             instance = self._get(name)
@@ -207,6 +211,17 @@ class GatewaySimulator:
             for event, data in events:
                 self._post(event, instance, data, now)
 
+    def forget_all(self) -> None:
+        """Lose every instance, as Evolution redeployed without its volume: still up, knows nobody.
+
+        ``fetchInstances`` then lists nothing and every ``connectionState`` is a 404.
+        """
+        with self._lock:
+            self.instances.clear()
+
+    def _clock(self) -> datetime:
+        return _now() + self.clock_offset
+
     def set_fault(self, name: str, fault: str | None) -> None:
         """Make one instance's connectionState/connect hang, fail with 500, answer an error body or 404."""
         if fault is not None and fault not in INSTANCE_FAULTS:
@@ -226,7 +241,7 @@ class GatewaySimulator:
 
         Passing an id already used simulates Evolution retrying the same webhook.
         """
-        now = _now()
+        now = self._clock()
         with self._lock:
             instance = self._get(name)
             message_id = message_id or "3EB0" + f"{self._rng.getrandbits(72):018X}"
