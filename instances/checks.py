@@ -191,7 +191,8 @@ def _sync_gateway_rows(rows: dict[str, GatewayInstance], instances: dict[str, In
     """Fill an empty phone number and keep the gateway's last disconnection (one UPDATE per real change).
 
     A (code, disconnectionAt) pair the portal has not stored is news, stamped with the
-    portal's clock. A webhook reports the code without the gateway's date: when the row then
+    portal's clock (unless the gateway dates it well before the number was last seen
+    connected). A webhook reports the code without the gateway's date: when the row then
     shows the same code, it is the same close, only dated now.
     """
     for name, row in rows.items():
@@ -207,11 +208,14 @@ def _sync_gateway_rows(rows: dict[str, GatewayInstance], instances: dict[str, In
             if row.disconnection_code == inst.disconnection_code and inst.disconnection_at is None:
                 fields["disconnection_at"] = row.disconnection_at
             else:
+                # A close the gateway dates well before we last saw the number connected is
+                # news to us but not to the number: stored as already seen, never fresh.
+                old = inst.is_old_close(row.disconnection_code, row.disconnection_at)
                 fields.update(
                     disconnection_code=row.disconnection_code,
                     disconnection_at=row.disconnection_at,
                     disconnection_reason=_reason(row),
-                    disconnection_seen_at=now,
+                    disconnection_seen_at=inst.last_seen_connected_at if old else now,
                 )
         if fields:
             Instance.objects.filter(pk=inst.pk).update(**fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,8 +11,19 @@ from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.test import Client
 from django.utils import timezone
+from hypothesis import HealthCheck, settings
 
 from instances.models import ApiKey, Instance, Status
+
+# Property-based tests: enough examples to matter in CI, many more nightly
+# (``HYPOTHESIS_PROFILE=nightly make test``). Each example is a database-backed incident.
+settings.register_profile(
+    "ci", max_examples=25, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "nightly", max_examples=1000, stateful_step_count=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -59,6 +59,11 @@ class ControlRoom:
                 capacity_per_day=100,
             )
 
+    def set_state(self, name: str, state: str, code: int | None = None) -> None:
+        """The gateway changes a live state, its own clock following the room's (plus its offset)."""
+        with self.clock():
+            self.sim.set_state(name, state, code=code)
+
     def later(self, seconds: float) -> ControlRoom:
         self.now += timedelta(seconds=seconds)
         return self

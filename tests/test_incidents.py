@@ -72,19 +72,19 @@ def test_one_number_whose_probe_keeps_failing_turns_unknown_once_its_reading_is_
 def test_reconnect_attempts_during_an_outage_neither_resolve_nor_restart_it(room: ControlRoom) -> None:
     room.add("zap-01", "zap-02")
     room.cycle()
-    room.sim.set_state("zap-01", "close")
+    room.set_state("zap-01", "close")
     room.later(60).cycle()
     room.later(60).cycle()  # down for 60 s: the outage is posted
 
     for state in ("connecting", "close", "connecting", "close"):  # Evolution retrying, or Reconectar
-        room.sim.set_state("zap-01", state)
+        room.set_state("zap-01", state)
         room.later(60).cycle()
 
     assert len(room.posts_saying("Instância zap-01 offline")) == 1
     assert not room.posts_saying("Resolvido")
     assert room.open_alerts(Rule.INSTANCE_OFFLINE)[0].instance.name == "zap-01"
 
-    room.sim.set_state("zap-01", "open")
+    room.set_state("zap-01", "open")
     room.later(60).cycle()
     assert len(room.posts_saying("✅ Resolvido: Instância zap-01 offline")) == 1
 
@@ -93,7 +93,7 @@ def test_a_number_bouncing_between_connecting_and_disconnected_pages(room: Contr
     room.add("zap-01", "zap-02")
     room.cycle()
     for state in ("close", "connecting", "close"):
-        room.sim.set_state("zap-01", state)
+        room.set_state("zap-01", state)
         room.later(30).cycle()  # never 60 s in one state, but 60 s out of connected
 
     assert len(room.posts_saying("Instância zap-01 offline")) == 1
@@ -103,13 +103,13 @@ def test_the_fleet_alert_does_not_resolve_while_every_number_is_still_down(room:
     room.add("zap-01", "zap-02")
     room.cycle()
     for name in ("zap-01", "zap-02"):
-        room.sim.set_state(name, "close")
+        room.set_state(name, "close")
     room.later(60).cycle()
     room.later(60).cycle()
 
-    room.sim.set_state("zap-01", "connecting")
+    room.set_state("zap-01", "connecting")
     room.later(60).cycle()
-    room.sim.set_state("zap-01", "close")
+    room.set_state("zap-01", "close")
     room.later(60).cycle()
 
     assert len(room.urgent_posts()) == 1
@@ -120,15 +120,15 @@ def test_the_fleet_alert_does_not_resolve_while_every_number_is_still_down(room:
 def test_a_banned_number_does_not_make_a_blip_of_the_others_page_everyone(room: ControlRoom) -> None:
     room.add("zap-01", "zap-02", "zap-03")
     room.cycle()
-    room.sim.set_state("zap-03", "close", code=403)
+    room.set_state("zap-03", "close", code=403)
     room.later(60).cycle()
     assert room.status("zap-03") == Status.BANNED
 
-    room.sim.set_state("zap-01", "close")
-    room.sim.set_state("zap-02", "close")
+    room.set_state("zap-01", "close")
+    room.set_state("zap-02", "close")
     room.later(60).cycle()  # every number down, for a moment
-    room.sim.set_state("zap-01", "open")
-    room.sim.set_state("zap-02", "open")
+    room.set_state("zap-01", "open")
+    room.set_state("zap-02", "open")
     room.later(3).cycle()
 
     assert room.urgent_posts() == []
@@ -140,7 +140,7 @@ def test_a_banned_number_does_not_make_a_blip_of_the_others_page_everyone(room: 
 def test_a_ban_a_person_resolved_stays_resolved_while_the_same_ban_lasts(room: ControlRoom) -> None:
     room.add("zap-01", "zap-02")
     room.cycle()
-    room.sim.set_state("zap-01", "close", code=403)
+    room.set_state("zap-01", "close", code=403)
     room.later(60).cycle()
     ban = room.open_alerts(Rule.INSTANCE_BANNED)[0]
 
@@ -151,9 +151,9 @@ def test_a_ban_a_person_resolved_stays_resolved_while_the_same_ban_lasts(room: C
     assert len(room.posts_saying("Instância zap-01 BANIDA")) == 2  # the ban, and its resolution
     assert room.open_alerts(Rule.INSTANCE_BANNED) == []
 
-    room.sim.set_state("zap-01", "open")  # re-paired …
+    room.set_state("zap-01", "open")  # re-paired …
     room.later(60).cycle()
-    room.sim.set_state("zap-01", "close", code=403)  # … and banned again: a new ban
+    room.set_state("zap-01", "close", code=403)  # … and banned again: a new ban
     room.later(60).cycle()
     assert len(room.open_alerts(Rule.INSTANCE_BANNED)) == 1
     assert len(room.posts_saying("🚨 Instância zap-01 BANIDA")) == 2
@@ -162,11 +162,11 @@ def test_a_ban_a_person_resolved_stays_resolved_while_the_same_ban_lasts(room: C
 def test_a_ban_supersedes_the_offline_alert_and_says_so(room: ControlRoom) -> None:
     room.add("zap-01", "zap-02")
     room.cycle()
-    room.sim.set_state("zap-01", "close")
+    room.set_state("zap-01", "close")
     room.later(60).cycle()
     room.later(60).cycle()
 
-    room.sim.set_state("zap-01", "close", code=403)
+    room.set_state("zap-01", "close", code=403)
     room.later(60).cycle()
 
     offline = Alert.objects.get(rule=Rule.INSTANCE_OFFLINE)
@@ -179,7 +179,7 @@ def test_a_ban_supersedes_the_offline_alert_and_says_so(room: ControlRoom) -> No
 def test_deactivating_a_down_number_closes_its_alerts_with_its_own_words(room: ControlRoom) -> None:
     room.add("zap-01", "zap-02")
     room.cycle()
-    room.sim.set_state("zap-01", "close")
+    room.set_state("zap-01", "close")
     room.later(60).cycle()
     room.later(60).cycle()
 
@@ -200,7 +200,7 @@ def test_a_ban_reads_as_a_ban_whatever_the_gateway_clock_says(room: ControlRoom,
     room.add("zap-01", "zap-02")
     room.cycle()
 
-    room.sim.set_state("zap-01", "close", code=403)
+    room.set_state("zap-01", "close", code=403)
     room.later(20).cycle()
 
     assert room.status("zap-01") == Status.BANNED
@@ -231,7 +231,7 @@ def test_an_old_ban_code_left_on_a_re_paired_number_is_not_its_reason_today(room
     room.cycle()
     room.later(60).cycle()
 
-    room.sim.set_state("zap-01", "close")  # a plain drop, no code
+    room.set_state("zap-01", "close")  # a plain drop, no code
     room.later(60).cycle()
     room.later(60).cycle()
 
@@ -248,7 +248,7 @@ def test_a_number_that_flaps_every_minute_is_told_once_as_unstable(room: Control
     room.add("zap-01", "zap-02")
     room.cycle()
     for minute in range(8):  # open/close every minute: each drop shorter than the debounce
-        room.sim.set_state("zap-01", "close" if minute % 2 == 0 else "open")
+        room.set_state("zap-01", "close" if minute % 2 == 0 else "open")
         room.later(60).cycle()
 
     unstable = room.posts_saying("Instância zap-01 instável")
@@ -256,7 +256,7 @@ def test_a_number_that_flaps_every_minute_is_told_once_as_unstable(room: Control
     assert "caiu 3 vezes" in unstable[0].text
     assert not room.posts_saying("Instância zap-01 offline")
 
-    room.sim.set_state("zap-01", "open")
+    room.set_state("zap-01", "open")
     for _ in range(16):  # a full window without a drop
         room.later(60).cycle()
     assert room.posts_saying("✅ Resolvido: Instância zap-01 instável")
@@ -282,10 +282,10 @@ def test_a_persisting_capacity_alert_quotes_the_load_now(room: ControlRoom) -> N
 def test_a_reminder_quotes_the_alert_as_it_reads_now(room: ControlRoom, settings: object) -> None:
     room.add("zap-01", "zap-02")
     room.cycle()
-    room.sim.set_state("zap-01", "close")
+    room.set_state("zap-01", "close")
     room.later(60).cycle()
     room.later(60).cycle()
-    room.sim.set_state("zap-01", "connecting")
+    room.set_state("zap-01", "connecting")
     room.later(60 * 60).cycle()  # the hourly reminder of an unacknowledged error
 
     reminder = room.posts_saying("Lembrete: Instância zap-01 offline")[0]
