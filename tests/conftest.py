@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.test import Client
+from django.utils import timezone
 
 from instances.models import ApiKey, Instance, Status
 
@@ -25,13 +26,18 @@ def _clean_caches() -> Iterator[None]:
 
 @pytest.fixture
 def make_instance(db: None) -> Callable[..., Instance]:
-    """Create an instance with sane defaults: ``make_instance("zap-01", status=Status.BANNED)``."""
+    """Create an instance with sane defaults: ``make_instance("zap-01", status=Status.BANNED)``.
+
+    The instance has a fresh reading (the gateway told its state just now) unless
+    ``last_read_at`` is given: a stale or missing reading is shown as unknown.
+    """
 
     def make(name: str = "zap-01", **fields: Any) -> Instance:
         fields.setdefault("phone_number", "5511999990001")
         fields.setdefault("status", Status.CONNECTED)
         fields.setdefault("capacity_per_hour", 20)
         fields.setdefault("capacity_per_day", 100)
+        fields.setdefault("last_read_at", timezone.now())
         return Instance.objects.create(name=name, **fields)
 
     return make
