@@ -121,6 +121,32 @@ def test_each_row_shows_status_in_words_usage_against_capacity_and_alerts(viewer
 
 
 @pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_a_stale_reading_shows_unknown_since_when_and_counts_neither_online_nor_banned(viewer, make_instance) -> None:
+    make_instance("zap-late", status=Status.CONNECTED, last_read_at=NOW - timedelta(minutes=10))
+    make_instance("zap-old", status=Status.BANNED, last_read_at=NOW - timedelta(days=1, hours=5))
+    make_instance("zap-never", status=Status.CONNECTED, last_read_at=None)
+    make_instance("zap-ok", status=Status.CONNECTED)
+    make_instance("zap-gone", status=Status.DISCONNECTED, status_reason="o gateway não lista mais esta instância")
+
+    page = viewer.get("/").content
+
+    rows = {attr(row, "data-instance"): row for row in find_all(page, "data-instance")}
+    status = {name: (attr(row, "data-status"), text(row.children[1])) for name, row in rows.items()}
+    assert status == {
+        "zap-gone": ("disconnected", "🔴 Desconectada o gateway não lista mais esta instância"),
+        "zap-late": ("unknown", "❓ Desconhecida sem leitura desde 14:20"),
+        "zap-never": ("unknown", "❓ Desconhecida sem leitura do gateway"),
+        "zap-ok": ("connected", "🟢 Conectada"),
+        "zap-old": ("unknown", "❓ Desconhecida sem leitura desde 24/11 09:30"),
+    }
+    cards = {attr(card, "data-card"): text(card) for card in find_all(page, "data-card")}
+    assert (cards["online"], cards["offline"], cards["banned"]) == ("1 online", "4 offline", "0 banidas")
+    assert cards["sent-today"] == "0 mensagens enviadas hoje (de 100)"  # only zap-ok can send
+    assert text(find(page, "id", "fleet-status")) == "Degradada 1 de 5 online · 3 sem leitura"
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("statuses", "sent_today", "status", "banner"),
     [
