@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from django.db import models
 from django.utils import timezone
-from django.utils.formats import date_format
 
 from instances.models import Instance, Status, is_fresh, load_percent, shown_status
 
@@ -65,8 +64,10 @@ def format_span(delta: timedelta) -> str:
 
 def format_clock(at: datetime, now: datetime) -> str:
     """Return a local (São Paulo) time as "14:27", with the day ("24/11 14:27") when not today."""
-    local, today = timezone.localtime(at), timezone.localtime(now)
-    return date_format(local, "H:i" if local.date() == today.date() else "d/m H:i")
+    # strftime, not Django's date_format: a fleet gone stale formats a thousand of these at once.
+    zone = timezone.get_current_timezone()
+    local = at.astimezone(zone)
+    return f"{local:%H:%M}" if local.date() == now.astimezone(zone).date() else f"{local:%d/%m %H:%M}"
 
 
 def status_note(status: str, reason: str, last_read_at: datetime | None, now: datetime) -> str:
@@ -75,7 +76,11 @@ def status_note(status: str, reason: str, last_read_at: datetime | None, now: da
     A stale reading says since when the gateway has not told its state ("sem leitura desde
     14:27"); otherwise the reason recorded with a status other than connected.
     """
-    if not is_fresh(last_read_at, now):
+    return _note(is_fresh(last_read_at, now), status, reason, last_read_at, now)
+
+
+def _note(fresh: bool, status: str, reason: str, last_read_at: datetime | None, now: datetime) -> str:
+    if not fresh:
         return f"sem leitura desde {format_clock(last_read_at, now)}" if last_read_at else "sem leitura do gateway"
     return reason if status != Status.CONNECTED else ""
 
@@ -121,12 +126,13 @@ class InstanceUsage:
     @classmethod
     def from_row(cls, row: dict, now: datetime) -> InstanceUsage:
         """Build from a ``.values()`` row of ``ROW_FIELDS`` with ``msgs_hour``/``msgs_day``."""
-        status, reason, read_at = row["status"], row["status_reason"], row["last_read_at"]
+        status, read_at = row["status"], row["last_read_at"]
+        fresh = is_fresh(read_at, now)
         return cls(
             **row,
-            fresh=is_fresh(read_at, now),
+            fresh=fresh,
             shown_status=shown_status(status, read_at, now),
-            note=status_note(status, reason, read_at, now),
+            note=_note(fresh, status, row["status_reason"], read_at, now),
         )
 
     @property
