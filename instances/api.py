@@ -127,7 +127,7 @@ def list_instances(request: HttpRequest) -> JsonResponse:
             "capacidade_dia": s.capacity_day,
             "enviadas_hoje": s.sent_today,
             "capacidade_usada_pct": format_pct(s.capacity_used_pct),
-            "sem_leitura": s.unread,
+            "sem_leitura": s.stale,
         },
         "instancias": [instance_row(row) for row in overview.instances],
     }

@@ -154,7 +154,7 @@ class FleetSummary:
     banned: int
     capacity_day: int
     sent_today: int
-    unread: int = 0
+    stale: int = 0  # instances whose reading is stale (shown unknown)
 
     @property
     def capacity_used_pct(self) -> float:
@@ -187,6 +187,6 @@ def fleet_overview(now: datetime | None = None) -> FleetOverview:
         banned=banned,
         capacity_day=sum(r.capacity_per_day for r in online),
         sent_today=sum(r.msgs_day for r in rows),
-        unread=sum(1 for r in rows if not r.fresh),
+        stale=sum(1 for r in rows if not r.fresh),
     )
     return FleetOverview(at=now, summary=summary, instances=rows)

@@ -93,8 +93,8 @@ def fleet_explanation(summary: FleetSummary) -> str:
     if summary.total == 0:
         return "nenhuma instância ativa"
     text = f"{summary.online} de {summary.total} online"
-    if summary.unread:
-        text += f" · {summary.unread} sem leitura"
+    if summary.stale:
+        text += f" · {summary.stale} sem leitura"
     if summary.status == FleetStatus.WARNING:
         text += f" · capacidade usada hoje {format_pct(summary.capacity_used_pct)}"
     return text

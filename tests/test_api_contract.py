@@ -292,6 +292,7 @@ def test_a_stale_reading_is_unknown_and_counted_neither_online_nor_in_capacity(
     assert (resumo["online"], resumo["banidas"], resumo["offline"]) == (1, 0, 3)
     assert (resumo["capacidade_dia"], resumo["enviadas_hoje"]) == (100, 40)  # sent counts, stale capacity does not
     assert resumo["capacidade_usada_pct"] == "40.0%"
+    assert resumo["sem_leitura"] == 3  # beside the contract: how many are unknown for want of a reading
     late_row = next(row for row in body["instancias"] if row["nome"] == "zap-late")
     assert late_row["motivo_status"] == "sem leitura desde 14:26"
     assert late_row["ultima_leitura"] == "2026-11-25T14:26:59-03:00"
