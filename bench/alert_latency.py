@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> REDIS_URL=redis://127.0.0.1:6379/<n> \\
         .venv/bin/python bench/alert_latency.py [--alerts 30] [--spacing 2.5] [--server gunicorn|runserver]
 
-Target (issue #3): p95 under 2 s. On a fresh test database (``_setup.bench_database``; PostgreSQL
+Target: p95 under 2 s. On a fresh test database (``_setup.bench_database``; PostgreSQL
 only, as two processes must share it) the bench starts, as real processes on loopback, the web
 server (gunicorn as in the README, or ``runserver --noreload``) and the django-q2 worker
 (``manage.py qcluster``), production-like (``DEBUG=false``). It runs, in its own process, a fake

@@ -1,6 +1,6 @@
 """GET /dashboard/instances with a large fleet: SQL queries per request and median latency.
 
-Target (issue #2): with 1,000 instances, at most 5 queries and a median under 50 ms served
+Target: with 1,000 instances, at most 5 queries and a median under 50 ms served
 in-process on PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/dashboard.py

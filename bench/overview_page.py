@@ -1,6 +1,6 @@
 """The fleet overview page (GET / and its partial) with a large fleet: SQL queries and median render time.
 
-Target (issue #4): with 1,000 instances and 5,000 alerts in history (a few dozen open), at most
+Target: with 1,000 instances and 5,000 alerts in history (a few dozen open), at most
 10 queries and a median under 150 ms per page, served in-process on PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/overview_page.py
