@@ -31,6 +31,8 @@ def seed(instances: int, history_days: int) -> None:
             capacity_per_hour=30,
             capacity_per_day=200,
             last_message_at=timezone.now() - timedelta(minutes=n % 90),
+            # Read by the gateway just now: a stale reading would show every status as unknown.
+            last_read_at=timezone.now(),
         )
         for n in range(instances)
     )

@@ -1,4 +1,8 @@
-"""The fleet part of the /dashboard JSON API (spec S6.E3.1): overview and instance detail."""
+"""The fleet part of the /dashboard JSON API: overview and instance detail.
+
+Every status here is the *shown* status: ``unknown`` once the gateway has not told an
+instance's state for ``STATUS_STALE_AFTER_SECONDS``, and such an instance is never online.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from django.utils import timezone
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
-from instances.dashboard import FleetStatus, InstanceUsage, fleet_overview, format_pct
+from instances.dashboard import FleetStatus, InstanceUsage, fleet_overview, format_pct, status_note
 from instances.models import Instance, Status, status_emoji
 
 router = Router(tags=["instâncias"])
@@ -23,6 +27,7 @@ class ResumoOut(Schema):
     capacidade_dia: int
     enviadas_hoje: int
     capacidade_usada_pct: str
+    sem_leitura: int
 
 
 class InstanciaOut(Schema):
@@ -34,6 +39,9 @@ class InstanciaOut(Schema):
     msgs_dia: str
     carga: str
     ultima_msg: datetime | None
+    ultima_leitura: datetime | None
+    motivo_status: str | None
+    fora_do_ar_desde: datetime | None
 
 
 class PainelOut(Schema):
@@ -44,14 +52,14 @@ class PainelOut(Schema):
 
 
 class CapacidadeOut(Schema):
-    por_hora: int
-    por_dia: int
+    hora: int
+    dia: int
 
 
 class UsoOut(Schema):
-    msgs_enviadas_hora: int
-    msgs_enviadas_dia: int
-    carga_percentual: float
+    msgs_hora: int
+    msgs_dia: int
+    carga_pct: float
 
 
 class UsoHoraOut(Schema):
@@ -71,6 +79,9 @@ class DetalheOut(Schema):
     medicos_atribuidos: int
     ultima_msg: datetime | None
     ultima_verificacao: datetime | None
+    ultima_leitura: datetime | None
+    motivo_status: str | None
+    fora_do_ar_desde: datetime | None
     falhas_seguidas: int
     motivo_desconexao: str
     uso_24h: list[UsoHoraOut]
@@ -89,12 +100,15 @@ def instance_row(row: InstanceUsage) -> dict:
     return {
         "nome": row.name,
         "numero": row.phone_number,
-        "status": row.status,
-        "status_emoji": status_emoji(row.status),
+        "status": row.shown_status,
+        "status_emoji": status_emoji(row.shown_status),
         "msgs_hora": f"{row.msgs_hour}/{row.capacity_per_hour}",
         "msgs_dia": f"{row.msgs_day}/{row.capacity_per_day}",
         "carga": format_pct(row.load_pct),
         "ultima_msg": local(row.last_message_at),
+        "ultima_leitura": local(row.last_read_at),
+        "motivo_status": row.note or None,
+        "fora_do_ar_desde": local(row.down_since),
     }
 
 
@@ -113,6 +127,7 @@ def list_instances(request: HttpRequest) -> JsonResponse:
             "capacidade_dia": s.capacity_day,
             "enviadas_hoje": s.sent_today,
             "capacidade_usada_pct": format_pct(s.capacity_used_pct),
+            "sem_leitura": s.stale,
         },
         "instancias": [instance_row(row) for row in overview.instances],
     }
@@ -127,22 +142,26 @@ def instance_detail(request: HttpRequest, nome: str) -> dict:
     instance = Instance.objects.with_usage(now).filter(name=nome).first()
     if instance is None:
         raise HttpError(404, "Instância não encontrada")
+    status = instance.shown_status(now)
     return {
         "nome": instance.name,
         "numero": instance.phone_number,
-        "status": instance.status,
-        "status_emoji": status_emoji(instance.status),
+        "status": status,
+        "status_emoji": status_emoji(status),
         "status_desde": local(instance.status_since),
         "ativa": instance.is_active,
-        "capacidade": {"por_hora": instance.capacity_per_hour, "por_dia": instance.capacity_per_day},
+        "capacidade": {"hora": instance.capacity_per_hour, "dia": instance.capacity_per_day},
         "uso": {
-            "msgs_enviadas_hora": instance.msgs_hour,
-            "msgs_enviadas_dia": instance.msgs_day,
-            "carga_percentual": round(instance.load_pct, 1),
+            "msgs_hora": instance.msgs_hour,
+            "msgs_dia": instance.msgs_day,
+            "carga_pct": round(instance.load_pct, 1),
         },
         "medicos_atribuidos": instance.doctors.count(),
         "ultima_msg": local(instance.last_message_at),
         "ultima_verificacao": local(instance.last_checked_at),
+        "ultima_leitura": local(instance.last_read_at),
+        "motivo_status": status_note(instance.status, instance.status_reason, instance.last_read_at, now) or None,
+        "fora_do_ar_desde": local(instance.down_since),
         "falhas_seguidas": instance.consecutive_failures,
         "motivo_desconexao": instance.disconnection_reason,
         "uso_24h": [{"hora": hour, "msgs": count} for hour, count in instance.usage_by_hour(24, now)],

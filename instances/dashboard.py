@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from django.db import models
 from django.utils import timezone
 
-from instances.models import Instance, Status, load_percent
+from instances.models import Instance, Status, is_fresh, load_percent, shown_status
+
+STATUS_LABELS = dict(Status.choices)
 
 # Fleet capacity used above this share of today's capacity is a warning.
 CAPACITY_WARNING_PCT = 80.0
@@ -30,6 +32,11 @@ def fleet_status(online: int, total: int, capacity_used_pct: float) -> FleetStat
     if capacity_used_pct > CAPACITY_WARNING_PCT:
         return FleetStatus.WARNING
     return FleetStatus.HEALTHY
+
+
+def status_label(status: str) -> str:
+    """Return the status in words ("Conectada", "Desconhecida")."""
+    return STATUS_LABELS.get(status, status)
 
 
 def format_pct(value: float) -> str:
@@ -55,22 +62,78 @@ def format_span(delta: timedelta) -> str:
     return f"{minutes} min"
 
 
-ROW_FIELDS = ("pk", "name", "phone_number", "status", "capacity_per_hour", "capacity_per_day", "last_message_at")
+def format_clock(at: datetime, now: datetime) -> str:
+    """Return a local (São Paulo) time as "14:27", with the day ("24/11 14:27") when not today."""
+    # strftime, not Django's date_format: a fleet gone stale formats a thousand of these at once.
+    zone = timezone.get_current_timezone()
+    local = at.astimezone(zone)
+    return f"{local:%H:%M}" if local.date() == now.astimezone(zone).date() else f"{local:%d/%m %H:%M}"
+
+
+def status_note(status: str, reason: str, last_read_at: datetime | None, now: datetime) -> str:
+    """Return why an instance shows the status it shows, in words, or "" when there is nothing to say.
+
+    A stale reading says since when the gateway has not told its state ("sem leitura desde
+    14:27"); otherwise the reason recorded with a status other than connected.
+    """
+    return _note(is_fresh(last_read_at, now), status, reason, last_read_at, now)
+
+
+def _note(fresh: bool, status: str, reason: str, last_read_at: datetime | None, now: datetime) -> str:
+    if not fresh:
+        return f"sem leitura desde {format_clock(last_read_at, now)}" if last_read_at else "sem leitura do gateway"
+    return reason if status != Status.CONNECTED else ""
+
+
+ROW_FIELDS = (
+    "pk",
+    "name",
+    "phone_number",
+    "status",
+    "status_reason",
+    "capacity_per_hour",
+    "capacity_per_day",
+    "last_message_at",
+    "last_read_at",
+    "down_since",
+)
 
 
 @dataclass(frozen=True)
 class InstanceUsage:
-    """One instance's identity, status and usage this hour and today (no model instance)."""
+    """One instance's identity, status and usage this hour and today (no model instance).
+
+    ``shown_status`` is the status as people see it at the overview's moment: ``unknown``
+    when the reading behind ``status`` is stale (``fresh`` is False).
+    """
 
     pk: int
     name: str
     phone_number: str
     status: str
+    status_reason: str
     capacity_per_hour: int
     capacity_per_day: int
     last_message_at: datetime | None
+    last_read_at: datetime | None
+    down_since: datetime | None
     msgs_hour: int
     msgs_day: int
+    fresh: bool
+    shown_status: str
+    note: str
+
+    @classmethod
+    def from_row(cls, row: dict, now: datetime) -> InstanceUsage:
+        """Build from a ``.values()`` row of ``ROW_FIELDS`` with ``msgs_hour``/``msgs_day``."""
+        status, read_at = row["status"], row["last_read_at"]
+        fresh = is_fresh(read_at, now)
+        return cls(
+            **row,
+            fresh=fresh,
+            shown_status=shown_status(status, read_at, now),
+            note=_note(fresh, status, row["status_reason"], read_at, now),
+        )
 
     @property
     def load_pct(self) -> float:
@@ -79,12 +142,19 @@ class InstanceUsage:
 
 @dataclass(frozen=True)
 class FleetSummary:
+    """The fleet in numbers, by shown status: a stale reading is neither online nor banned.
+
+    ``capacity_day`` is the daily capacity of the instances online now (what the fleet can
+    still send with), so ``capacity_used_pct`` is today's sends against it.
+    """
+
     total: int
     online: int
     offline: int
     banned: int
     capacity_day: int
     sent_today: int
+    stale: int = 0  # instances whose reading is stale (shown unknown)
 
     @property
     def capacity_used_pct(self) -> float:
@@ -106,17 +176,17 @@ def fleet_overview(now: datetime | None = None) -> FleetOverview:
     """Return every active instance with its usage and the fleet summary, in one query."""
     now = now or timezone.now()
     # Plain values, not model instances: the overview of 1,000 instances stays fast.
-    rows = [
-        InstanceUsage(**v) for v in Instance.objects.for_dashboard(now).values(*ROW_FIELDS, "msgs_hour", "msgs_day")
-    ]
-    online = sum(1 for r in rows if r.status == Status.CONNECTED)
-    banned = sum(1 for r in rows if r.status == Status.BANNED)
+    values = Instance.objects.for_dashboard(now).values(*ROW_FIELDS, "msgs_hour", "msgs_day")
+    rows = [InstanceUsage.from_row(v, now) for v in values]
+    online = [r for r in rows if r.shown_status == Status.CONNECTED]
+    banned = sum(1 for r in rows if r.shown_status == Status.BANNED)
     summary = FleetSummary(
         total=len(rows),
-        online=online,
-        offline=len(rows) - online - banned,
+        online=len(online),
+        offline=len(rows) - len(online) - banned,
         banned=banned,
-        capacity_day=sum(r.capacity_per_day for r in rows),
+        capacity_day=sum(r.capacity_per_day for r in online),
         sent_today=sum(r.msgs_day for r in rows),
+        stale=sum(1 for r in rows if not r.fresh),
     )
     return FleetOverview(at=now, summary=summary, instances=rows)

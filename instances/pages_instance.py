@@ -12,8 +12,8 @@ from django.utils.safestring import SafeString
 # The page shows the alerts app's data too; only its public queryset is used.
 from alerts.models import Alert
 from instances.charts import usage_chart
-from instances.dashboard import format_pct
-from instances.models import Doctor, Instance, OperatorAction, Status, StatusChange
+from instances.dashboard import format_pct, status_label, status_note
+from instances.models import Doctor, Instance, OperatorAction, Status, StatusChange, is_fresh, status_emoji
 from instances.uptime import Uptime, uptime
 
 HISTORY_DAYS = 7
@@ -31,16 +31,53 @@ def instance_with_usage(name: str, now: datetime) -> Instance | None:
     return Instance.objects.with_usage(now).filter(name=name).first()
 
 
-def can_reconnect(instance: Instance) -> bool:
-    return instance.status in RECONNECTABLE
+def can_reconnect(instance: Instance, now: datetime) -> bool:
+    """Offer a new QR code unless the instance is known to be connected (a stale reading is not)."""
+    return instance.shown_status(now) in RECONNECTABLE
 
 
 @dataclass(frozen=True)
 class StatusArea:
-    """The part of the page that is reloaded once a reconnection succeeds."""
+    """The part of the page that is reloaded once a reconnection succeeds.
+
+    It shows the status as people should see it: unknown when the last reading is stale.
+    """
 
     instance: Instance
     now: datetime
+
+    @property
+    def status(self) -> str:
+        return self.instance.shown_status(self.now)
+
+    @property
+    def status_display(self) -> str:
+        return status_label(self.status)
+
+    @property
+    def emoji(self) -> str:
+        return status_emoji(self.status)
+
+    @property
+    def stale(self) -> bool:
+        return not is_fresh(self.instance.last_read_at, self.now)
+
+    @property
+    def note(self) -> str:
+        """Why it shows this status: "sem leitura desde 14:27", or the recorded reason."""
+        i = self.instance
+        return status_note(i.status, i.status_reason, i.last_read_at, self.now)
+
+    @property
+    def reason(self) -> str:
+        """The reason recorded for the last status read, unless that status is connected."""
+        i = self.instance
+        return "" if i.status == Status.CONNECTED else i.status_reason or i.disconnection_reason
+
+    @property
+    def down_since(self) -> datetime | None:
+        """When the current outage began, unless the instance is seen connected now."""
+        return None if self.status == Status.CONNECTED else self.instance.down_since
 
     @property
     def load(self) -> str:
@@ -48,7 +85,7 @@ class StatusArea:
 
     @property
     def reconnectable(self) -> bool:
-        return can_reconnect(self.instance)
+        return can_reconnect(self.instance, self.now)
 
 
 @dataclass(frozen=True)

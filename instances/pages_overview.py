@@ -14,10 +14,17 @@ from django.utils import timezone
 
 # The overview shows the alerts app's data too; only its public queryset is used.
 from alerts.models import Alert
-from instances.dashboard import FleetOverview, FleetStatus, FleetSummary, InstanceUsage, fleet_overview, format_pct
-from instances.models import CheckCycle, Status, status_emoji
+from instances.dashboard import (
+    FleetOverview,
+    FleetStatus,
+    FleetSummary,
+    InstanceUsage,
+    fleet_overview,
+    format_pct,
+    status_label,
+)
+from instances.models import CheckCycle, status_emoji
 
-STATUS_LABELS = dict(Status.choices)
 # Stands for an instance's name in a URL reversed once per page, not once per row (a thousand
 # ``reverse()`` calls cost more than the overview's query); see the ``for_name`` filter.
 NAME_SLOT = "__nome__"
@@ -41,12 +48,17 @@ class OverviewRow:
         return self.usage.name
 
     @property
+    def status(self) -> str:
+        """The status as shown: unknown when the reading is stale."""
+        return self.usage.shown_status
+
+    @property
     def emoji(self) -> str:
-        return status_emoji(self.usage.status)
+        return status_emoji(self.status)
 
     @property
     def status_display(self) -> str:
-        return STATUS_LABELS.get(self.usage.status, self.usage.status)
+        return status_label(self.status)
 
     @property
     def load(self) -> str:
@@ -81,6 +93,8 @@ def fleet_explanation(summary: FleetSummary) -> str:
     if summary.total == 0:
         return "nenhuma instância ativa"
     text = f"{summary.online} de {summary.total} online"
+    if summary.stale:
+        text += f" · {summary.stale} sem leitura"
     if summary.status == FleetStatus.WARNING:
         text += f" · capacidade usada hoje {format_pct(summary.capacity_used_pct)}"
     return text

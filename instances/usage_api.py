@@ -2,7 +2,8 @@
 
 ``POST /dashboard/instances/{nome}/uso`` counts messages an instance sent. With ``id_mensagem``
 it is idempotent, and shares the de-duplication of the webhooks: a message reported here and
-also seen as ``send.message`` with the same id is counted once.
+also seen as ``send.message`` with the same id is counted once. Only an API key or a person
+allowed to report usage (operators, administrators) may post: a viewer could inflate the counts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ninja.errors import HttpError
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from instances.models import Instance
+from instances.models import ApiKey, Instance
 
 router = Router(tags=["uso"])
 
@@ -102,26 +103,41 @@ class UsageIn(BaseModel):
         return self
 
 
+class UsoOut(Schema):
+    msgs_hora: int
+    msgs_dia: int
+    carga_pct: float
+
+
 class UsageOut(Schema):
     instancia: str
     contabilizada: bool
     quantidade: int
-    msgs_enviadas_hora: int
-    msgs_enviadas_dia: int
+    uso: UsoOut
 
 
 class ErrorOut(Schema):
     detail: str
 
 
+REPORT_USAGE_PERMISSION = "instances.report_usage"
+
+
+def require_reporter(request: HttpRequest) -> None:
+    """Reporting usage needs an API key or a person allowed to report it (not a viewer)."""
+    if not isinstance(request.auth, ApiKey) and not request.user.has_perm(REPORT_USAGE_PERMISSION):
+        raise HttpError(403, "Você não tem permissão para registrar mensagens enviadas.")
+
+
 @router.post(
     "/instances/{nome}/uso",
-    response={200: UsageOut, 404: ErrorOut},
+    response={200: UsageOut, 403: ErrorOut, 404: ErrorOut},
     summary="Registrar mensagens enviadas",
     description="Conta mensagens enviadas pela instância. Idempotente quando `id_mensagem` é informado: "
     'uma repetição responde 200 com `"contabilizada": false`.',
 )
 def report_usage(request: HttpRequest, nome: str, payload: UsageIn) -> dict[str, Any]:
+    require_reporter(request)
     instance = Instance.objects.filter(name=nome).first()
     if instance is None:
         raise HttpError(404, "Instância não encontrada")
@@ -131,6 +147,5 @@ def report_usage(request: HttpRequest, nome: str, payload: UsageIn) -> dict[str,
         "instancia": instance.name,
         "contabilizada": counted,
         "quantidade": payload.quantidade if counted else 0,
-        "msgs_enviadas_hora": usage.msgs_hour,
-        "msgs_enviadas_dia": usage.msgs_day,
+        "uso": {"msgs_hora": usage.msgs_hour, "msgs_dia": usage.msgs_day, "carga_pct": round(usage.load_pct, 1)},
     }

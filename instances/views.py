@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from instances.dashboard import status_label, status_note
 from instances.models import Instance, status_emoji
 from instances.pages_instance import StatusArea, instance_page, instance_with_usage
 from instances.pages_overview import NAME_SLOT, overview_page
@@ -90,17 +91,23 @@ def instance_status_partial(request: HttpRequest, nome: str) -> HttpResponse:
 @require_GET
 @never_cache
 def instance_state(request: HttpRequest, nome: str) -> JsonResponse:
-    """Return the instance's status as JSON, after a live look at the gateway (throttled)."""
+    """Return the instance's shown status as JSON, after a live look at the gateway (throttled).
+
+    Shown as everywhere else: unknown when the gateway has not told the state recently.
+    """
     instance = Instance.objects.filter(name=nome).first()
     if instance is None:
         return JsonResponse({"detail": "Instância não encontrada."}, status=404)
     probe_now(instance)
+    now = timezone.now()
+    status = instance.shown_status(now)
     return JsonResponse(
         {
-            "status": instance.status,
-            "status_display": instance.get_status_display(),
-            "emoji": status_emoji(instance.status),
+            "status": status,
+            "status_display": status_label(status),
+            "emoji": status_emoji(status),
             "desde": timezone.localtime(instance.status_since).isoformat(),
+            "motivo": status_note(instance.status, instance.status_reason, instance.last_read_at, now),
         },
         json_dumps_params={"ensure_ascii": False},
     )

@@ -1,13 +1,14 @@
 """The aggregated health check behind the public ``GET /dashboard/health``.
 
-It reveals only counts and states, never names of instances or errors.
+It reveals only counts and states, never names of instances or errors. ``details`` speaks
+the product's format first (``"8/12 online"``, ``"1/1 closed"``), the numbers behind it beside.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import redis
 from django.conf import settings
@@ -45,16 +46,19 @@ def check_database(report: HealthReport) -> None:
         report.checks["database"] = False
 
 
-def check_instances(report: HealthReport) -> None:
+def check_instances(report: HealthReport, now: datetime) -> None:
+    """At least one active instance is online by a fresh reading (a stale one is unknown)."""
+    read_since = now - timedelta(seconds=settings.STATUS_STALE_AFTER_SECONDS)
     try:
         active = Instance.objects.active()
         total = active.count()
-        online = active.filter(status=Status.CONNECTED).count()
+        online = active.filter(status=Status.CONNECTED, last_read_at__gte=read_since).count()
     except DatabaseError:
         report.checks["instancias"] = False
+        report.details["instancias"] = "?/? online"
         return
     report.checks["instancias"] = online >= 1
-    report.details.update(instancias_online=online, instancias_total=total)
+    report.details.update(instancias=f"{online}/{total} online", instancias_online=online, instancias_total=total)
 
 
 def check_circuits(report: HealthReport) -> None:
@@ -63,9 +67,12 @@ def check_circuits(report: HealthReport) -> None:
     except Exception:  # the shared cache or the database may be what is down
         logger.exception("health: could not read circuit state")
         report.checks["circuits"] = False
+        report.details["circuits"] = "?/? closed"
         return
-    report.checks["circuits"] = all(state == CircuitState.CLOSED for state in states.values())
-    report.details["circuits"] = {name: str(state) for name, state in states.items()}
+    closed = sum(1 for state in states.values() if state == CircuitState.CLOSED)
+    report.checks["circuits"] = closed == len(states)
+    report.details["circuits"] = f"{closed}/{len(states)} closed"
+    report.details["circuitos"] = {name: str(state) for name, state in states.items()}
 
 
 def check_redis(report: HealthReport) -> None:
@@ -80,27 +87,33 @@ def check_redis(report: HealthReport) -> None:
         report.checks["redis"] = False
 
 
-def check_monitor(report: HealthReport, now: datetime) -> None:
-    """The check cycle itself must have finished recently, or nobody is watching the fleet."""
+def check_monitor_and_gateway(report: HealthReport, now: datetime) -> None:
+    """The check cycle must have finished recently (or nobody is watching the fleet), and its
+    newest run must have reached the gateway: one failed cycle is enough, before any circuit opens.
+    """
     try:
         last = CheckCycle.last_finished()
     except DatabaseError:
         report.checks["monitor"] = False
+        report.checks["gateway"] = False
         return
     age = (now - last.finished_at).total_seconds() if last else None
     report.checks["monitor"] = not CheckCycle.is_stale(last.finished_at if last else None, now)
     report.details["ultimo_ciclo"] = timezone.localtime(last.finished_at).isoformat() if last else None
     report.details["ultimo_ciclo_ha_segundos"] = round(age) if age is not None else None
+    # No cycle yet says nothing about the gateway; the monitor check already fails for it.
+    report.checks["gateway"] = last is None or last.gateway_ok
+    report.details["gateway"] = None if last is None else ("respondeu" if last.gateway_ok else "não respondeu")
 
 
 def run_health_checks(now: datetime | None = None) -> HealthReport:
     report = HealthReport()
     now = now or timezone.now()
     check_database(report)
-    check_instances(report)
+    check_instances(report, now)
     check_circuits(report)
     check_redis(report)
-    check_monitor(report, now)
+    check_monitor_and_gateway(report, now)
     return report
 
 
@@ -116,7 +129,7 @@ def health(request: HttpRequest) -> Response:
     now = timezone.now()
     report = run_health_checks(now)
     body = {
-        "status": "healthy" if report.healthy else "unhealthy",
+        "status": "healthy" if report.healthy else "degraded",
         "timestamp": timezone.localtime(now),
         "checks": report.checks,
         "details": report.details,

@@ -38,7 +38,11 @@ def _clean_caches() -> Iterator[None]:
 
 @pytest.fixture
 def make_instance(db: None) -> Callable[..., Instance]:
-    """Create an instance with sane defaults: ``make_instance("zap-01", status=Status.BANNED)``."""
+    """Create an instance with sane defaults: ``make_instance("zap-01", status=Status.BANNED)``.
+
+    The instance has a fresh reading (the gateway told its state just now) unless
+    ``last_read_at`` is given: a stale or missing reading is shown as unknown.
+    """
 
     def make(name: str = "zap-01", **fields: Any) -> Instance:
         fields.setdefault("phone_number", "5511999990001")

@@ -1,4 +1,4 @@
-"""GET /dashboard/instances and /dashboard/instances/{nome} (spec S6.E3.1)."""
+"""GET /dashboard/instances and /dashboard/instances/{nome}: the fleet and one instance."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ NOW = datetime(2026, 11, 25, 14, 30, tzinfo=SP)
 
 @pytest.fixture
 def fleet(make_instance) -> dict[str, Instance]:
-    """One instance in every status; zap-hot has sent 12 of 20 this hour, 60 of 100 today."""
+    """One instance in every status, all read just now; zap-hot has sent 12 of 20 this hour, 60 of 100 today."""
     with time_machine.travel(NOW, tick=False):
         fleet = {
             "zap-hot": make_instance("zap-hot", status=Status.CONNECTED),
@@ -43,9 +43,10 @@ def test_the_overview_has_the_spec_body_key_for_key(api_client, fleet) -> None:
         "online": 2,
         "offline": 3,
         "banidas": 1,
-        "capacidade_dia": 600,
+        "capacidade_dia": 200,  # the two online instances' daily capacity
         "enviadas_hoje": 60,
-        "capacidade_usada_pct": "10.0%",
+        "capacidade_usada_pct": "30.0%",
+        "sem_leitura": 0,
     }
     hot = next(i for i in body["instancias"] if i["nome"] == "zap-hot")
     assert hot == {
@@ -57,11 +58,15 @@ def test_the_overview_has_the_spec_body_key_for_key(api_client, fleet) -> None:
         "msgs_dia": "60/100",
         "carga": "60.0%",
         "ultima_msg": "2026-11-25T14:20:00-03:00",
+        "ultima_leitura": "2026-11-25T14:30:00-03:00",
+        "motivo_status": None,
+        "fora_do_ar_desde": None,
     }
     assert datetime.fromisoformat(body["timestamp"]) == NOW
 
 
 @pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
 def test_every_status_has_its_emoji(api_client, fleet) -> None:
     body = api_client.get("/dashboard/instances").json()
 
@@ -151,8 +156,8 @@ def test_the_detail_has_capacity_usage_doctors_and_the_last_24_hours(api_client,
 
     body = api_client.get("/dashboard/instances/zap-hot").json()
 
-    assert body["capacidade"] == {"por_hora": 20, "por_dia": 100}
-    assert body["uso"] == {"msgs_enviadas_hora": 12, "msgs_enviadas_dia": 60, "carga_percentual": 60.0}
+    assert body["capacidade"] == {"hora": 20, "dia": 100}
+    assert body["uso"] == {"msgs_hora": 12, "msgs_dia": 60, "carga_pct": 60.0}
     assert body["medicos_atribuidos"] == 2
     assert body["ultima_msg"] == "2026-11-25T14:20:00-03:00"
     assert (body["status"], body["status_emoji"]) == ("connected", "🟢")

@@ -26,10 +26,18 @@ def test_a_healthy_monitor_answers_200_with_every_check(client, healthy_fleet) -
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "healthy"
-    assert body["checks"] == {"database": True, "instancias": True, "circuits": True, "redis": True, "monitor": True}
-    assert body["details"]["instancias_online"] == 1
-    assert body["details"]["instancias_total"] == 2
-    assert body["details"]["circuits"] == {"gateway": "closed"}
+    assert body["checks"] == {
+        "database": True,
+        "instancias": True,
+        "circuits": True,
+        "redis": True,
+        "monitor": True,
+        "gateway": True,
+    }
+    assert body["details"]["instancias"] == "1/2 online"
+    assert (body["details"]["instancias_online"], body["details"]["instancias_total"]) == (1, 2)
+    assert body["details"]["circuits"] == "1/1 closed"
+    assert body["details"]["circuitos"] == {"gateway": "closed"}
 
 
 @pytest.mark.django_db
@@ -41,7 +49,21 @@ def test_no_instance_online_is_503(client, healthy_fleet) -> None:
     response = client.get("/dashboard/health")
 
     assert response.status_code == 503
+    assert response.json()["status"] == "degraded"
     assert response.json()["checks"]["instancias"] is False
+    assert response.json()["details"]["instancias"] == "0/2 online"
+
+
+@pytest.mark.django_db
+def test_an_instance_whose_reading_went_stale_is_not_online(client, healthy_fleet, settings) -> None:
+    from instances.models import Instance
+
+    Instance.objects.update(last_read_at=timezone.now() - timedelta(seconds=settings.STATUS_STALE_AFTER_SECONDS + 1))
+
+    body = client.get("/dashboard/health").json()
+
+    assert body["checks"]["instancias"] is False
+    assert body["details"]["instancias"] == "0/2 online"
 
 
 @pytest.mark.django_db
@@ -55,7 +77,8 @@ def test_an_open_circuit_is_503(client, healthy_fleet, settings) -> None:
 
     assert response.status_code == 503
     assert response.json()["checks"]["circuits"] is False
-    assert response.json()["details"]["circuits"] == {"gateway": "open"}
+    assert response.json()["details"]["circuits"] == "0/1 closed"
+    assert response.json()["details"]["circuitos"] == {"gateway": "open"}
 
 
 @pytest.mark.django_db
@@ -103,7 +126,8 @@ def test_a_broken_slack_channel_is_an_open_circuit(client, healthy_fleet, settin
     response = client.get("/dashboard/health")
 
     assert response.status_code == 503
-    assert response.json()["details"]["circuits"] == {"gateway": "closed", "slack": "open"}
+    assert response.json()["details"]["circuits"] == "1/2 closed"
+    assert response.json()["details"]["circuitos"] == {"gateway": "closed", "slack": "open"}
 
 
 @pytest.mark.django_db
@@ -116,9 +140,48 @@ def test_email_failing_in_a_row_is_an_open_circuit(client, healthy_fleet, settin
     body = client.get("/dashboard/health").json()
 
     assert body["checks"]["circuits"] is False
-    assert body["details"]["circuits"]["email"] == "open"
+    assert body["details"]["circuitos"]["email"] == "open"
 
 
 @pytest.mark.django_db
 def test_unconfigured_channels_are_not_circuits(client, healthy_fleet) -> None:
-    assert client.get("/dashboard/health").json()["details"]["circuits"] == {"gateway": "closed"}
+    assert client.get("/dashboard/health").json()["details"]["circuitos"] == {"gateway": "closed"}
+
+
+@pytest.mark.django_db
+def test_a_cycle_that_could_not_reach_the_gateway_fails_health_before_any_circuit_opens(client, healthy_fleet) -> None:
+    now = timezone.now()
+    CheckCycle.objects.create(
+        started_at=now - timedelta(seconds=2), finished_at=now - timedelta(seconds=1), gateway_ok=False
+    )
+
+    response = client.get("/dashboard/health")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["checks"]["gateway"], body["checks"]["circuits"]) == (False, True)
+    assert body["details"]["gateway"] == "não respondeu"
+
+
+@pytest.mark.django_db
+def test_the_gateway_check_follows_the_newest_finished_cycle(client, healthy_fleet) -> None:
+    now = timezone.now()
+    CheckCycle.objects.create(
+        started_at=now - timedelta(seconds=20), finished_at=now - timedelta(seconds=19), gateway_ok=False
+    )
+    CheckCycle.objects.create(started_at=now - timedelta(seconds=2), finished_at=now - timedelta(seconds=1))
+    CheckCycle.objects.create(started_at=now, gateway_ok=False)  # still running: not a verdict yet
+
+    body = client.get("/dashboard/health").json()
+
+    assert body["checks"]["gateway"] is True
+    assert body["status"] == "healthy"
+
+
+@pytest.mark.django_db
+def test_with_no_cycle_yet_the_gateway_is_not_blamed(client, make_instance) -> None:
+    make_instance("zap-01")
+
+    body = client.get("/dashboard/health").json()
+
+    assert (body["checks"]["gateway"], body["checks"]["monitor"]) == (True, False)

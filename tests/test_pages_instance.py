@@ -110,7 +110,7 @@ def test_reconnect_is_post_only_and_needs_the_csrf_token(operator_user, dropped,
 def history(make_instance, make_alert) -> Instance:
     """zap-01, created 10 days ago: down for 3 h of the last day, and once 5 days ago for 12 h."""
     with time_machine.travel(NOW - timedelta(days=10), tick=False):
-        zap = make_instance("zap-01", status=Status.CONNECTED, status_since=NOW - timedelta(hours=3))
+        zap = make_instance("zap-01", status=Status.CONNECTED, status_since=NOW - timedelta(hours=3), last_read_at=NOW)
     for hours_ago, old, new, reason in [
         (9 * 24, Status.UNKNOWN, Status.CONNECTED, ""),  # before the 7-day window
         (5 * 24, Status.CONNECTED, Status.DISCONNECTED, "conexão encerrada (428)"),
@@ -195,6 +195,61 @@ def test_it_shows_uptime_and_the_week_of_status_changes_newest_first(viewer, his
         "21/11 02:30 Desconectada → Conectada",
         "20/11 14:30 Conectada → Desconectada conexão encerrada (428)",
     ]
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_a_stale_reading_is_shown_unknown_with_when_it_was_last_read(viewer, make_instance) -> None:
+    make_instance(
+        "zap-01",
+        status=Status.CONNECTED,
+        status_since=NOW - timedelta(hours=3),
+        last_read_at=NOW - timedelta(minutes=10),
+    )
+
+    page = viewer.get("/instancias/zap-01/").content
+
+    assert text(find(page, "id", "instance-status-badge")) == "❓ Desconhecida"
+    assert attr(find(page, "class", "card status-area"), "data-status") == "unknown"
+    assert text(find(page, "data-field", "stale")) == "sem leitura desde 14:20"
+    assert text(find(page, "data-field", "last-known")) == "Último status lido: Conectada (desde 25/11/2026 11:30)."
+    assert text(find(page, "data-field", "last-read")) == "há 10 min"
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_a_fresh_reading_says_since_when_and_no_stale_note(viewer, make_instance) -> None:
+    make_instance("zap-01", status=Status.CONNECTED, status_since=NOW - timedelta(hours=3))
+
+    page = viewer.get("/instancias/zap-01/").content
+
+    assert text(find(page, "id", "instance-status-badge")) == "🟢 Conectada"
+    assert not find_all(page, "data-field", "stale")
+    assert not find_all(page, "data-field", "down-since")
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_the_reason_for_the_status_and_the_outage_clock_are_shown(viewer, make_instance) -> None:
+    make_instance(
+        "zap-01",
+        status=Status.DISCONNECTED,
+        status_reason="o gateway não lista mais esta instância",
+        down_since=NOW - timedelta(hours=2),
+    )
+
+    page = viewer.get("/instancias/zap-01/").content
+
+    assert text(find(page, "id", "instance-status-badge")) == "🔴 Desconectada"
+    assert text(find(page, "data-field", "reason")) == "Motivo: o gateway não lista mais esta instância"
+    assert text(find(page, "data-field", "down-since")) == "25/11 12:30 (há 2 h)"
+
+
+@pytest.mark.django_db
+def test_an_operator_may_reconnect_an_instance_whose_reading_is_stale(operator, make_instance) -> None:
+    make_instance("zap-01", status=Status.CONNECTED, last_read_at=timezone_now() - timedelta(hours=1))
+
+    assert find_all(operator.get("/instancias/zap-01/").content, "data-action", "reconnect")
 
 
 @pytest.mark.django_db
@@ -289,6 +344,7 @@ def test_the_state_endpoint_notices_the_instance_is_back_without_waiting_for_the
         "status_display": "Conectada",
         "emoji": "🟢",
         "desde": body["desde"],
+        "motivo": "",
     }
     change = StatusChange.objects.get(instance=dropped)
     assert (change.old_status, change.new_status) == ("disconnected", "connected")
@@ -313,3 +369,15 @@ def test_the_state_endpoint_answers_from_the_database_when_the_gateway_is_down(v
 
     assert body["status"] == "disconnected"
     assert Instance.objects.get(name="zap-01").consecutive_failures == 0  # the cycle owns failure counts
+
+
+@pytest.mark.django_db
+def test_the_state_endpoint_reports_a_stale_reading_as_unknown(viewer, make_instance, settings) -> None:
+    settings.EVOLUTION_API_URL = f"http://127.0.0.1:{closed_port()}"
+    settings.EVOLUTION_API_KEY = API_KEY
+    make_instance("zap-01", status=Status.CONNECTED, last_read_at=timezone_now() - timedelta(minutes=10))
+
+    body = viewer.get("/instancias/zap-01/estado").json()
+
+    assert (body["status"], body["status_display"], body["emoji"]) == ("unknown", "Desconhecida", "❓")
+    assert body["motivo"].startswith("sem leitura desde ")

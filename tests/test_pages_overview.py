@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from alerts.models import AlertState, Rule, Severity
 from instances.models import CheckCycle, Instance, OperatorAction, Status
@@ -27,15 +28,19 @@ from tests.fleet_pages_helpers import (
 
 @pytest.fixture
 def fleet(make_instance, make_alert) -> dict[str, Instance]:
-    """One instance per status; zap-hot sent 12 of 20 this hour and 60 of 100 today; zap-down has 2 open alerts."""
+    """One instance per status, each read at NOW; zap-hot sent 12 of 20 this hour and 60 of 100 today;
+    zap-down has 2 open alerts."""
     with time_machine.travel(NOW - timedelta(days=10), tick=False):
         fleet = {
-            "zap-hot": make_instance("zap-hot", status=Status.CONNECTED),
-            "zap-idle": make_instance("zap-idle", status=Status.CONNECTED),
-            "zap-down": make_instance("zap-down", status=Status.DISCONNECTED),
-            "zap-ban": make_instance("zap-ban", status=Status.BANNED),
-            "zap-wait": make_instance("zap-wait", status=Status.CONNECTING),
-            "zap-odd": make_instance("zap-odd", status=Status.UNKNOWN),
+            name: make_instance(name, status=status, last_read_at=NOW)
+            for name, status in [
+                ("zap-hot", Status.CONNECTED),
+                ("zap-idle", Status.CONNECTED),
+                ("zap-down", Status.DISCONNECTED),
+                ("zap-ban", Status.BANNED),
+                ("zap-wait", Status.CONNECTING),
+                ("zap-odd", Status.UNKNOWN),
+            ]
         }
     fleet["zap-hot"].record_sent(count=48, at=NOW - timedelta(hours=3))
     fleet["zap-hot"].record_sent(count=12, at=NOW - timedelta(minutes=10))
@@ -87,8 +92,8 @@ def test_the_overview_shows_the_fleet_in_numbers(viewer, fleet) -> None:
         "online": "2 online",
         "offline": "3 offline",
         "banned": "1 banidas",
-        "capacity": "10.0% capacidade usada hoje",
-        "sent-today": "60 mensagens enviadas hoje (de 600)",
+        "capacity": "30.0% capacidade usada hoje",  # of the two online instances' 200
+        "sent-today": "60 mensagens enviadas hoje (de 200)",
     }
     assert text(find(page, "id", "updated-at")) == "Atualizado às 14:30:00"
     assert not find_all(page, "id", "monitor-stale")
@@ -113,6 +118,32 @@ def test_each_row_shows_status_in_words_usage_against_capacity_and_alerts(viewer
     assert attr(find(page, "href", "/instancias/zap-hot/"), "href") == "/instancias/zap-hot/"
     fills = [attr(el, "style") for el in walk(rows["zap-hot"]) if attr(el, "class", "").startswith("fill")]
     assert fills == ["width: 60%", "width: 60%"]
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_a_stale_reading_shows_unknown_since_when_and_counts_neither_online_nor_banned(viewer, make_instance) -> None:
+    make_instance("zap-late", status=Status.CONNECTED, last_read_at=NOW - timedelta(minutes=10))
+    make_instance("zap-old", status=Status.BANNED, last_read_at=NOW - timedelta(days=1, hours=5))
+    make_instance("zap-never", status=Status.CONNECTED, last_read_at=None)
+    make_instance("zap-ok", status=Status.CONNECTED)
+    make_instance("zap-gone", status=Status.DISCONNECTED, status_reason="o gateway não lista mais esta instância")
+
+    page = viewer.get("/").content
+
+    rows = {attr(row, "data-instance"): row for row in find_all(page, "data-instance")}
+    status = {name: (attr(row, "data-status"), text(row.children[1])) for name, row in rows.items()}
+    assert status == {
+        "zap-gone": ("disconnected", "🔴 Desconectada o gateway não lista mais esta instância"),
+        "zap-late": ("unknown", "❓ Desconhecida sem leitura desde 14:20"),
+        "zap-never": ("unknown", "❓ Desconhecida sem leitura do gateway"),
+        "zap-ok": ("connected", "🟢 Conectada"),
+        "zap-old": ("unknown", "❓ Desconhecida sem leitura desde 24/11 09:30"),
+    }
+    cards = {attr(card, "data-card"): text(card) for card in find_all(page, "data-card")}
+    assert (cards["online"], cards["offline"], cards["banned"]) == ("1 online", "4 offline", "0 banidas")
+    assert cards["sent-today"] == "0 mensagens enviadas hoje (de 100)"  # only zap-ok can send
+    assert text(find(page, "id", "fleet-status")) == "Degradada 1 de 5 online · 3 sem leitura"
 
 
 @pytest.mark.django_db
@@ -204,7 +235,13 @@ def _add_instances(first: int, last: int) -> None:
     from alerts.models import Alert
 
     new = Instance.objects.bulk_create(
-        Instance(name=f"q-{n:03}", status=Status.CONNECTED, capacity_per_hour=20, capacity_per_day=100)
+        Instance(
+            name=f"q-{n:03}",
+            status=Status.CONNECTED,
+            capacity_per_hour=20,
+            capacity_per_day=100,
+            last_read_at=timezone.now(),
+        )
         for n in range(first, last)
     )
     for instance in Instance.objects.filter(name__in=[i.name for i in new]):

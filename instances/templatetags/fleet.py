@@ -85,7 +85,7 @@ def meter(used: int, capacity: int, label: str = "") -> SafeString:
 ROW_HTML = (
     '<tr data-instance="{name}" data-status="{status}">'
     '<th scope="row" class="name"><a href="{url}">{name}</a></th>'
-    '<td><span class="status {status}"><span aria-hidden="true">{emoji}</span> {status_display}</span></td>'
+    '<td><span class="status {status}"><span aria-hidden="true">{emoji}</span> {status_display}</span>{note}</td>'
     '<td class="num hide-sm">{phone}</td>'
     '<td data-col="hour">{hour}</td>'
     '<td data-col="day">{day}</td>'
@@ -94,6 +94,7 @@ ROW_HTML = (
     '<td data-col="alerts">{alerts}</td>'
     "</tr>\n"
 )
+NOTE_HTML = '<span class="status-note" data-field="status-note">{text}</span>'
 ALERT_MARK_HTML = '<a class="alert-mark" href="{href}" data-alerts="{count}">⚠ {count} {word}</a>'
 
 
@@ -114,10 +115,11 @@ def overview_rows(rows: list[OverviewRow], now: datetime, instance_url: str, ale
         html.append(
             ROW_HTML.format(
                 name=name,
-                status=escape(u.status),
+                status=escape(row.status),
                 url=escape(for_name(instance_url, u.name)),
                 emoji=row.emoji,
                 status_display=escape(row.status_display),
+                note=NOTE_HTML.format(text=escape(u.note)) if u.note else "",
                 phone=escape(u.phone_number) or "—",
                 hour=_meter(u.msgs_hour, u.capacity_per_hour, "hour"),
                 day=_meter(u.msgs_day, u.capacity_per_day, "day"),
