@@ -1,16 +1,22 @@
-"""The fleet: instances, their status history, usage counting, doctors and API keys."""
+"""The fleet: instances, their status history and the operators' actions on them, and doctors."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from instances.models.usage import (
+    ADD_TO_BUCKET,
+    RECORD_MESSAGE_ID,
+    RECORD_SENT_POSTGRESQL,
+    TOUCH_LAST_MESSAGE,
+    UsageBucket,
+)
 
 
 class Status(models.TextChoices):
@@ -305,90 +311,6 @@ class StatusChange(models.Model):
         return f"{self.instance_id}: {self.old_status} → {self.new_status}"
 
 
-class UsageBucket(models.Model):
-    """Messages an instance sent in one local clock hour."""
-
-    instance = models.ForeignKey(Instance, models.CASCADE, related_name="usage", verbose_name="instância")
-    hour = models.DateTimeField("hora")
-    count = models.PositiveIntegerField("mensagens", default=0)
-
-    class Meta:
-        verbose_name = "uso por hora"
-        verbose_name_plural = "uso por hora"
-        constraints = [models.UniqueConstraint(fields=["instance", "hour"], name="one_bucket_per_instance_hour")]
-        ordering = ["-hour"]
-
-    def __str__(self) -> str:
-        return f"{self.instance_id} {self.hour:%Y-%m-%d %H}h: {self.count}"
-
-
-class SentMessage(models.Model):
-    """A message id already counted, kept a few days to ignore gateway retries."""
-
-    instance = models.ForeignKey(Instance, models.CASCADE, related_name="+")
-    message_id = models.CharField(max_length=128)
-    sent_at = models.DateTimeField(db_index=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["instance", "message_id"], name="count_message_once")]
-
-    def __str__(self) -> str:
-        return self.message_id
-
-
-# The statements behind Instance.record_sent (table names are the models' defaults).
-RECORD_MESSAGE_ID = """
-    INSERT INTO instances_sentmessage (instance_id, message_id, sent_at)
-    VALUES (%(instance)s, %(message)s, %(at)s)
-    ON CONFLICT (instance_id, message_id) DO NOTHING RETURNING id
-"""
-ADD_TO_BUCKET = """
-    INSERT INTO instances_usagebucket (instance_id, hour, count) VALUES (%(instance)s, %(hour)s, %(count)s)
-    ON CONFLICT (instance_id, hour) DO UPDATE SET count = instances_usagebucket.count + excluded.count
-"""
-TOUCH_LAST_MESSAGE = """
-    UPDATE instances_instance SET last_message_at = %(at)s
-    WHERE id = %(instance)s AND (last_message_at IS NULL OR last_message_at < %(stale_before)s)
-"""
-# The same three writes as one PostgreSQL statement: the bucket grows only if the id was new
-# (or there is none), and the statement's single commit makes it all or nothing.
-RECORD_SENT_POSTGRESQL = """
-    WITH new_id AS (
-        INSERT INTO instances_sentmessage (instance_id, message_id, sent_at)
-        SELECT %(instance)s, %(message)s::varchar, %(at)s WHERE %(message)s::varchar IS NOT NULL
-        ON CONFLICT (instance_id, message_id) DO NOTHING RETURNING 1
-    ), counted AS (
-        SELECT 1 WHERE %(message)s::varchar IS NULL OR EXISTS (SELECT 1 FROM new_id)
-    ), bucket AS (
-        INSERT INTO instances_usagebucket (instance_id, hour, count)
-        SELECT %(instance)s, %(hour)s, %(count)s FROM counted
-        ON CONFLICT (instance_id, hour) DO UPDATE SET count = instances_usagebucket.count + excluded.count
-        RETURNING 1
-    ), touched AS (
-        UPDATE instances_instance SET last_message_at = %(at)s
-        WHERE id = %(instance)s AND EXISTS (SELECT 1 FROM bucket)
-          AND (last_message_at IS NULL OR last_message_at < %(stale_before)s)
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM bucket)
-"""
-
-# Check cycles are one row a minute; a month is plenty to look back on the monitor itself.
-CHECK_CYCLE_RETENTION = timedelta(days=30)
-
-
-def prune_history(now: datetime | None = None) -> str:
-    """Delete message ids older than MESSAGE_ID_RETENTION_DAYS and cycles older than a month.
-
-    Only what is kept for de-duplication and the monitor's own log goes: usage counts, status
-    changes and alerts are the history and are never pruned.
-    """
-    now = now or timezone.now()
-    ids, _ = SentMessage.objects.filter(sent_at__lt=now - timedelta(days=settings.MESSAGE_ID_RETENTION_DAYS)).delete()
-    cycles, _ = CheckCycle.objects.filter(started_at__lt=now - CHECK_CYCLE_RETENTION).delete()
-    return f"{ids} ids de mensagem e {cycles} ciclos antigos removidos"
-
-
 class OperatorAction(models.Model):
     """Who did what to an instance from the portal's pages (alerts keep their own timeline)."""
 
@@ -424,104 +346,3 @@ class Doctor(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class CheckCycle(models.Model):
-    """One run of the check cycle; the newest finished one proves the monitor is alive."""
-
-    started_at = models.DateTimeField("início")
-    finished_at = models.DateTimeField("fim", null=True, blank=True, db_index=True)
-    probed = models.PositiveIntegerField("verificadas", default=0)
-    online = models.PositiveIntegerField("online", default=0)
-    failures = models.PositiveIntegerField("falhas", default=0)
-    changes = models.PositiveIntegerField("mudanças", default=0)
-    discovered = models.PositiveIntegerField("descobertas", default=0)
-    gateway_ok = models.BooleanField("gateway respondeu", default=True)
-    gateway_error = models.CharField("erro do gateway", max_length=300, blank=True)
-
-    class Meta:
-        verbose_name = "ciclo de verificação"
-        verbose_name_plural = "ciclos de verificação"
-        ordering = ["-started_at"]
-
-    def __str__(self) -> str:
-        return f"ciclo {self.started_at:%Y-%m-%d %H:%M:%S}"
-
-    @property
-    def duration(self) -> timedelta | None:
-        return self.finished_at - self.started_at if self.finished_at else None
-
-    @classmethod
-    def last_finished(cls) -> CheckCycle | None:
-        """Return the newest finished cycle: the monitor's proof of life."""
-        return cls.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
-
-    @staticmethod
-    def is_stale(finished_at: datetime | None, now: datetime) -> bool:
-        """Return True when no cycle finished within MONITOR_STALE_AFTER_SECONDS: nobody is watching."""
-        return finished_at is None or (now - finished_at).total_seconds() > settings.MONITOR_STALE_AFTER_SECONDS
-
-
-class MonitorLease(models.Model):
-    """A named lease claimed with a conditional UPDATE, so only one cycle runs at a time."""
-
-    name = models.CharField(max_length=50, unique=True)
-    holder = models.CharField(max_length=64, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return self.name
-
-    @classmethod
-    def acquire(cls, name: str, seconds: float) -> str | None:
-        """Return a holder token if the lease was free (or expired), else None."""
-        now = timezone.now()
-        cls.objects.get_or_create(name=name)
-        token = secrets.token_hex(16)
-        claimed = (
-            cls.objects.filter(name=name)
-            .filter(Q(expires_at__isnull=True) | Q(expires_at__lt=now))
-            .update(holder=token, expires_at=now + timedelta(seconds=seconds))
-        )
-        return token if claimed == 1 else None
-
-    @classmethod
-    def release(cls, name: str, token: str) -> None:
-        cls.objects.filter(name=name, holder=token).update(holder="", expires_at=None)
-
-
-def hash_api_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-class ApiKey(models.Model):
-    """A key for the JSON API, sent as ``X-API-Key``; only its hash is stored."""
-
-    name = models.CharField("nome", max_length=100, unique=True)
-    prefix = models.CharField("prefixo", max_length=12, editable=False)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    is_active = models.BooleanField("ativa", default=True)
-    created_at = models.DateTimeField("criada em", auto_now_add=True)
-    last_used_at = models.DateTimeField("último uso", null=True, blank=True)
-
-    class Meta:
-        verbose_name = "chave de API"
-        verbose_name_plural = "chaves de API"
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    @classmethod
-    def issue(cls, name: str) -> tuple[ApiKey, str]:
-        """Create a key; return it and the clear-text secret, which is never stored."""
-        secret = "jm_" + secrets.token_urlsafe(32)
-        key = cls.objects.create(name=name, prefix=secret[:10], key_hash=hash_api_key(secret))
-        return key, secret
-
-    @classmethod
-    def authenticate(cls, secret: str) -> ApiKey | None:
-        key = cls.objects.filter(key_hash=hash_api_key(secret), is_active=True).first()
-        if key is not None and (key.last_used_at is None or timezone.now() - key.last_used_at > timedelta(minutes=1)):
-            cls.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
-        return key

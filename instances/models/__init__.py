@@ -1,0 +1,48 @@
+"""The instances app's models, one module per concern; import them from here."""
+
+from instances.models.access import ApiKey, hash_api_key
+from instances.models.fleet import (
+    CLOCK_SKEW_TOLERANCE,
+    LAST_MESSAGE_RESOLUTION,
+    STATUS_EMOJI,
+    Doctor,
+    Instance,
+    InstanceQuerySet,
+    OperatorAction,
+    Status,
+    StatusChange,
+    day_start,
+    hour_start,
+    is_fresh,
+    load_percent,
+    shown_status,
+    status_emoji,
+)
+from instances.models.monitor import CheckCycle, MonitorLease
+from instances.models.usage import CHECK_CYCLE_RETENTION, SentMessage, UsageBucket, prune_history
+
+__all__ = [
+    "CHECK_CYCLE_RETENTION",
+    "CLOCK_SKEW_TOLERANCE",
+    "LAST_MESSAGE_RESOLUTION",
+    "STATUS_EMOJI",
+    "ApiKey",
+    "CheckCycle",
+    "Doctor",
+    "Instance",
+    "InstanceQuerySet",
+    "MonitorLease",
+    "OperatorAction",
+    "SentMessage",
+    "Status",
+    "StatusChange",
+    "UsageBucket",
+    "day_start",
+    "hash_api_key",
+    "hour_start",
+    "is_fresh",
+    "load_percent",
+    "prune_history",
+    "shown_status",
+    "status_emoji",
+]

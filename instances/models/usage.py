@@ -1,0 +1,96 @@
+"""Usage counting: messages per instance and local clock hour, and the ids already counted."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from instances.models.monitor import CheckCycle
+
+
+class UsageBucket(models.Model):
+    """Messages an instance sent in one local clock hour."""
+
+    instance = models.ForeignKey("instances.Instance", models.CASCADE, related_name="usage", verbose_name="instância")
+    hour = models.DateTimeField("hora")
+    count = models.PositiveIntegerField("mensagens", default=0)
+
+    class Meta:
+        verbose_name = "uso por hora"
+        verbose_name_plural = "uso por hora"
+        constraints = [models.UniqueConstraint(fields=["instance", "hour"], name="one_bucket_per_instance_hour")]
+        ordering = ["-hour"]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id} {self.hour:%Y-%m-%d %H}h: {self.count}"
+
+
+class SentMessage(models.Model):
+    """A message id already counted, kept a few days to ignore gateway retries."""
+
+    instance = models.ForeignKey("instances.Instance", models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=128)
+    sent_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instance", "message_id"], name="count_message_once")]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+# The statements behind Instance.record_sent (table names are the models' defaults).
+RECORD_MESSAGE_ID = """
+    INSERT INTO instances_sentmessage (instance_id, message_id, sent_at)
+    VALUES (%(instance)s, %(message)s, %(at)s)
+    ON CONFLICT (instance_id, message_id) DO NOTHING RETURNING id
+"""
+ADD_TO_BUCKET = """
+    INSERT INTO instances_usagebucket (instance_id, hour, count) VALUES (%(instance)s, %(hour)s, %(count)s)
+    ON CONFLICT (instance_id, hour) DO UPDATE SET count = instances_usagebucket.count + excluded.count
+"""
+TOUCH_LAST_MESSAGE = """
+    UPDATE instances_instance SET last_message_at = %(at)s
+    WHERE id = %(instance)s AND (last_message_at IS NULL OR last_message_at < %(stale_before)s)
+"""
+# The same three writes as one PostgreSQL statement: the bucket grows only if the id was new
+# (or there is none), and the statement's single commit makes it all or nothing.
+RECORD_SENT_POSTGRESQL = """
+    WITH new_id AS (
+        INSERT INTO instances_sentmessage (instance_id, message_id, sent_at)
+        SELECT %(instance)s, %(message)s::varchar, %(at)s WHERE %(message)s::varchar IS NOT NULL
+        ON CONFLICT (instance_id, message_id) DO NOTHING RETURNING 1
+    ), counted AS (
+        SELECT 1 WHERE %(message)s::varchar IS NULL OR EXISTS (SELECT 1 FROM new_id)
+    ), bucket AS (
+        INSERT INTO instances_usagebucket (instance_id, hour, count)
+        SELECT %(instance)s, %(hour)s, %(count)s FROM counted
+        ON CONFLICT (instance_id, hour) DO UPDATE SET count = instances_usagebucket.count + excluded.count
+        RETURNING 1
+    ), touched AS (
+        UPDATE instances_instance SET last_message_at = %(at)s
+        WHERE id = %(instance)s AND EXISTS (SELECT 1 FROM bucket)
+          AND (last_message_at IS NULL OR last_message_at < %(stale_before)s)
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM bucket)
+"""
+
+
+# Check cycles are one row a minute; a month is plenty to look back on the monitor itself.
+CHECK_CYCLE_RETENTION = timedelta(days=30)
+
+
+def prune_history(now: datetime | None = None) -> str:
+    """Delete message ids older than MESSAGE_ID_RETENTION_DAYS and cycles older than a month.
+
+    Only what is kept for de-duplication and the monitor's own log goes: usage counts, status
+    changes and alerts are the history and are never pruned.
+    """
+    now = now or timezone.now()
+    ids, _ = SentMessage.objects.filter(sent_at__lt=now - timedelta(days=settings.MESSAGE_ID_RETENTION_DAYS)).delete()
+    cycles, _ = CheckCycle.objects.filter(started_at__lt=now - CHECK_CYCLE_RETENTION).delete()
+    return f"{ids} ids de mensagem e {cycles} ciclos antigos removidos"
