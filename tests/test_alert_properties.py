@@ -150,9 +150,16 @@ class AlertRules(RuleBasedStateMachine):
 
     @rule()
     def a_check_cycle(self) -> None:
+        # A cycle takes its time: consecutive cycles never share a start (the newest finished
+        # one is the gateway's latest word).
+        self.now += timedelta(seconds=1)
         with time_machine.travel(self.now, tick=False):
             record_view(self.view(), {i.name: i for i in Instance.objects.all()}, self.now, time.monotonic())
         self.evaluate()
+        if self.gateway_up:
+            for name, truth in self.truth.items():
+                if truth.listed and truth.readable and truth.state == "open":
+                    self.seen_connected(name)
 
     @rule(name=st.sampled_from(NAMES), as_status_instance=st.booleans())
     def a_status_webhook(self, name: str, as_status_instance: bool) -> None:
@@ -165,12 +172,18 @@ class AlertRules(RuleBasedStateMachine):
         else:
             code = truth.code if truth.state == "close" else 200
             self.webhook("connection.update", name, {"state": truth.state, "statusReason": code})
+            if truth.state == "open":
+                self.seen_connected(name)
 
     @rule(name=st.sampled_from(NAMES), data=st.data())
     def an_old_close_is_retried_late(self, name: str, data: st.DataObject) -> None:
         if not self.pairs_sent[name]:
             return
         code, at = data.draw(st.sampled_from(self.pairs_sent[name]))
+        if at >= self.last_connected_at[name] - BAN_SLACK:
+            # Within the clock tolerance the portal cannot tell a late retry from news: the
+            # gateway did say "terminal", and the portal may believe it.
+            self.terminal_since_connected[name] = True
         self.webhook(
             "status.instance", name, {"status": "closed", "disconnectionReasonCode": code, "disconnectionAt": at}
         )
@@ -262,9 +275,6 @@ class AlertRules(RuleBasedStateMachine):
             if instance.status == Status.CONNECTED:
                 self.down_since[name] = None
                 self.ban_closed_in_outage[name] = None
-                if instance.last_seen_connected_at == self.now:  # the portal saw it connected just now
-                    self.last_connected_at[name] = self.now
-                    self.terminal_since_connected[name] = False
             elif self.down_since[name] is None:
                 self.down_since[name] = self.now
         online = any(i.status == Status.CONNECTED for i in instances.values())
@@ -273,6 +283,11 @@ class AlertRules(RuleBasedStateMachine):
         elif self.fleet_down_since is None:
             self.fleet_down_since = self.now
             self.posts_at_fleet_drop = len(self.slack.messages)
+
+    def seen_connected(self, name: str) -> None:
+        """The portal just read this number as connected: closes before this are old news."""
+        self.last_connected_at[name] = self.now
+        self.terminal_since_connected[name] = False
 
     # --- invariants after every step ---------------------------------------------------------
 
