@@ -22,7 +22,9 @@ Slack quiet) and that cycle has run. Printed: Slack posts received and how many 
 name, evaluations run (``evaluate_and_deliver`` tasks that ended well, counted in the worker's
 log and in django-q2's ``Success`` table, which keeps only its last ``save_limit`` rows), and how
 late the cycle started against ``Schedule.next_run``, split into django-q2's scheduler tick (it
-looks at schedules every 30 s) and the wait in the queue behind the wave's tasks.
+looks at schedules every 30 s) and the wait in the queue behind the wave's tasks. The ORM broker
+hands tasks out in no set order, so that wait depends on the queue's depth and on luck: the
+depth is printed too.
 
 ``--no-coalesce`` measures the old behaviour for comparison: the web server's status receiver
 is rewired to queue one evaluation per webhook (the worker is unchanged). Exit status 1 if a
@@ -185,6 +187,7 @@ class CycleWatch:
     previous_task: str | None  # Schedule.task before the wave
     task_id: str | None = None
     seen_queued: datetime | None = None  # this process saw Schedule.task change (polling)
+    queue_depth: int | None = None  # tasks in the ORM queue then, the cycle's own included
     queued_row: datetime | None = None
     started: datetime | None = None
     finished: bool = False
@@ -201,7 +204,7 @@ class CycleWatch:
 
     def poll(self) -> None:
         from django.utils import timezone
-        from django_q.models import Schedule, Task
+        from django_q.models import OrmQ, Schedule, Task
 
         from instances.models import CheckCycle
 
@@ -209,6 +212,7 @@ class CycleWatch:
             task = Schedule.objects.get(name=CYCLE_SCHEDULE).task
             if task != self.previous_task:
                 self.task_id, self.seen_queued = task, timezone.now()
+                self.queue_depth = OrmQ.objects.count()
         if self.task_id is not None and self.queued_row is None:
             self.queued_row = Task.objects.filter(id=self.task_id).values_list("started", flat=True).first()
         if not self.finished:
@@ -307,7 +311,8 @@ def report(
 
     print(
         f"next check cycle: due {localtime(cycle.due):%H:%M:%S}, queued by the scheduler {cycle.after(cycle.queued)}, "
-        f"started {cycle.after(cycle.started)} (queue wait {cycle.queue_wait:.1f} s)"
+        f"started {cycle.after(cycle.started)} (queue wait {cycle.queue_wait:.1f} s; "
+        f"{cycle.queue_depth} tasks queued when it was)"
     )
 
     targets = Targets()
