@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -14,11 +15,16 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from _setup import ROOT
+
+if TYPE_CHECKING:
+    import httpx
 
 # The log channel writes on this logger; its children (alerts.delivery, alerts.rules) are not alerts.
 ALERT_LOGGER = "alerts"
@@ -124,7 +130,63 @@ class Targets:
         return [label for label, ok in self.results if not ok]
 
 
-# --- child processes (the latency bench) ------------------------------------------------------
+# --- child processes (the latency and wave benches) ---------------------------------------------
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit: it unwinds through the finally blocks (children stopped, DB dropped)."""
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
+def seed_connected(names: list[str]) -> None:
+    """Create the instances, connected for an hour (their capacities far from the alert)."""
+    from django.utils import timezone
+
+    from instances.models import Instance, Status
+
+    hour_ago = timezone.now() - timedelta(hours=1)
+    Instance.objects.bulk_create(
+        Instance(
+            name=name,
+            phone_number=f"55119{90000000 + i:08d}",
+            status=Status.CONNECTED,
+            status_since=hour_ago,
+            last_seen_connected_at=hour_ago,
+            last_checked_at=hour_ago,
+            capacity_per_hour=30,
+            capacity_per_day=200,
+        )
+        for i, name in enumerate(names)
+    )
+
+
+def child_env(*, slack_url: str, gateway_url: str, api_key: str, webhook_secret: str, debounce: int) -> dict[str, str]:
+    """The environment of the web server and the worker: the bench database, production-like, on loopback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "EVOLUTION_", "DB_POOL"))}
+    env.update(
+        DATABASE_URL=child_database_url(),
+        DJANGO_SETTINGS_MODULE="julia_monitor.settings",
+        PYTHONUNBUFFERED="1",
+        # As in production: no per-query debug log. HTTPS is a proxy's job, not loopback's.
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        EVOLUTION_API_URL=gateway_url,
+        EVOLUTION_API_KEY=api_key,
+        EVOLUTION_WEBHOOK_SECRET=webhook_secret,
+        SLACK_WEBHOOK_URL=slack_url,
+        OFFLINE_DEBOUNCE_SECONDS=str(debounce),
+        ALERT_EMAILS="",
+        LOG_LEVEL="INFO",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
+    return env
 
 
 def free_port() -> int:
@@ -185,6 +247,20 @@ class Children:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # stray forked workers, if any
             proc.wait(timeout=5)
+
+
+def wait_until_serving(http: httpx.Client, children: Children, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children.check_alive()
+        try:
+            http.get("/dashboard/health")
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the web server did not answer within {timeout:g} s:\n{children.tail('web')}")
 
 
 def wait_for_disconnect(timeout: float = 10.0) -> None:

@@ -23,26 +23,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
-import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
 from _alerting import (
     Children,
-    child_database_url,
+    child_env,
+    exit_on_sigterm,
     free_port,
     no_proxy_for_loopback,
     percentile,
+    seed_connected,
     spread,
     wait_for_disconnect,
+    wait_until_serving,
 )
 from _setup import bench_database
 
@@ -67,67 +67,6 @@ class Sample:
     @property
     def latency(self) -> float:
         return self.post.monotonic - self.posted if self.post is not None else float("inf")
-
-
-def child_env(args: argparse.Namespace, slack_url: str, gateway_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "EVOLUTION_", "DB_POOL"))}
-    env.update(
-        DATABASE_URL=child_database_url(),
-        DJANGO_SETTINGS_MODULE="julia_monitor.settings",
-        PYTHONUNBUFFERED="1",
-        # As in production: no per-query debug log. HTTPS is a proxy's job, not loopback's.
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(48),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="false",
-        EVOLUTION_API_URL=gateway_url,
-        EVOLUTION_API_KEY=API_KEY,
-        EVOLUTION_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        SLACK_WEBHOOK_URL=slack_url,
-        OFFLINE_DEBOUNCE_SECONDS=str(args.debounce),
-        ALERT_EMAILS="",
-        LOG_LEVEL="INFO",
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-    )
-    return env
-
-
-def _terminated(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks: children stopped, DB dropped
-
-
-def seed(names: list[str], steady: list[str]) -> None:
-    from django.utils import timezone
-
-    from instances.models import Instance, Status
-
-    hour_ago = timezone.now() - timedelta(hours=1)
-    Instance.objects.bulk_create(
-        Instance(
-            name=name,
-            phone_number=f"55119{90000000 + i:08d}",
-            status=Status.CONNECTED,
-            status_since=hour_ago,
-            last_seen_connected_at=hour_ago,
-            last_checked_at=hour_ago,
-            capacity_per_hour=30,
-            capacity_per_day=200,
-        )
-        for i, name in enumerate(names + steady)
-    )
-
-
-def wait_until_serving(http: httpx.Client, children: Children, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        children.check_alive()
-        try:
-            http.get("/dashboard/health")
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the web server did not answer within {timeout:g} s:\n{children.tail('web')}")
 
 
 def is_firing_post_for(post: Any, name: str) -> bool:
@@ -284,12 +223,18 @@ def measure(args: argparse.Namespace, logs: Path) -> bool:
     names = [f"lat-{i:03d}" for i in range(1, args.alerts + 1)]
     warm = [f"lat-warm-{i}" for i in range(1, WARMUPS + 1)]
     steady = [f"lat-steady-{i}" for i in range(1, STEADY + 1)]
-    seed(warm + names, steady)
+    seed_connected(warm + names + steady)
     children = Children(logs)
     with GatewaySimulator(api_key=API_KEY) as sim, FakeSlack() as fake:
         for name in warm + names + steady:
             sim.add_instance(name, state="open")
-        env = child_env(args, fake.url_webhook, sim.url)
+        env = child_env(
+            slack_url=fake.url_webhook,
+            gateway_url=sim.url,
+            api_key=API_KEY,
+            webhook_secret=WEBHOOK_SECRET,
+            debounce=args.debounce,
+        )
         port = free_port()
         if args.server == "gunicorn":
             web = [sys.executable, "-m", "gunicorn", "julia_monitor.wsgi:application", "-k", "gthread"]
@@ -343,7 +288,7 @@ def main() -> int:
         return 2
 
     no_proxy_for_loopback()
-    signal.signal(signal.SIGTERM, _terminated)
+    exit_on_sigterm()
     logs = Path(tempfile.mkdtemp(prefix="alert-latency-"))
     started = datetime.now()
     try:
