@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from alerts.channels import render
 from alerts.models import Rule, Severity
 from instances.dashboard import plural
 from instances.models import CheckCycle, Instance, Status, StatusChange
@@ -50,11 +51,6 @@ class Condition:
 
 def alert_key(rule: str, instance_id: int | None) -> str:
     return f"{rule}:{instance_id if instance_id is not None else 'frota'}"
-
-
-def moment(at: datetime) -> str:
-    """Return ``dd/mm HH:MM`` in the portal's time zone (São Paulo)."""
-    return timezone.localtime(at).strftime("%d/%m %H:%M")
 
 
 def debounce() -> timedelta:
@@ -154,7 +150,7 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
                 Severity.CRITICAL,
                 f"Instância {name} BANIDA",
                 f"A instância '{name}' foi banida pelo WhatsApp. {who}, banida desde "
-                f"{moment(instance.status_since)}: {down_reason(instance)}. "
+                f"{render.since(instance.status_since)}: {down_reason(instance)}. "
                 "Precisa de revisão manual; o alerta só é resolvido por uma pessoa.",
                 instance,
                 since=instance.outage_started_at,
@@ -167,8 +163,8 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
                 Rule.INSTANCE_OFFLINE,
                 Severity.ERROR,
                 f"Instância {name} offline",
-                f"A instância WhatsApp '{name}' perdeu conexão. Verifique o QR Code. {who} está fora do ar "
-                f"desde {moment(started)}; agora {instance.get_status_display().lower()} ({down_reason(instance)}).",
+                f"A instância WhatsApp '{name}' perdeu conexão. Verifique o QR Code. {who} está fora do ar desde "
+                f"{render.since(started)}; agora {instance.get_status_display().lower()} ({down_reason(instance)}).",
                 instance,
                 since=started,
             )
@@ -227,7 +223,7 @@ def fleet_conditions(fleet: Fleet, now: datetime) -> list[Condition]:
                 Rule.GATEWAY_UNREACHABLE,
                 Severity.CRITICAL,
                 "Gateway Evolution inacessível",
-                f"O gateway não responde desde {moment(since)}: {fleet.gateway_error}. "
+                f"O gateway não responde desde {render.since(since)}: {fleet.gateway_error}. "
                 "Os estados das instâncias não estão sendo atualizados.",
                 since=since,
             )
@@ -240,7 +236,7 @@ def fleet_conditions(fleet: Fleet, now: datetime) -> list[Condition]:
                 Severity.CRITICAL,
                 "SISTEMA CRÍTICO",
                 "Nenhuma instância WhatsApp está online! Mensagens não serão enviadas. "
-                f"{fleet_breakdown(fleet.instances)}; a última caiu em {moment(dropped)}.",
+                f"{fleet_breakdown(fleet.instances)}; a última caiu em {render.since(dropped)}.",
                 since=dropped,
             )
         )
