@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format clean
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,11 @@ run: $(VENV)/.runtime
 	@mkdir -p var
 	$(PY) manage.py run_demo --port $(PORT)
 
-## test: install test tools, run ruff (lint + format check) and the whole test suite
+## test: install test tools, run ruff (lint + format check), check for missing migrations, run the whole suite
 test: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

@@ -335,9 +335,6 @@ class EvolutionClient:
         rows = [parse_instance_row(row) for row in body]
         return [row for row in rows if row is not None]
 
-    def fetch_instances(self) -> list[GatewayInstance]:
-        return asyncio.run(self.afetch_instances())
-
     # connectionState -----------------------------------------------------------------------
 
     async def _probe(self, client: httpx.AsyncClient, name: str) -> ProbeResult:

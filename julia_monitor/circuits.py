@@ -81,9 +81,6 @@ class CircuitBreaker:
         self._save(snap)
         return snap
 
-    def reset(self) -> None:
-        self._cache().delete(self.key)
-
 
 def circuit_states() -> dict[str, CircuitState]:
     """Return the state of every known circuit, by name."""

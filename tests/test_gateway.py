@@ -6,6 +6,7 @@ and the status mapping are in ``test_gateway_parsing.py``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -65,7 +66,7 @@ def test_it_lists_the_fleet_with_phone_numbers_and_disconnections(sim, client) -
     sim.add_instance("zap-01", state="open", phone_number="5511999990001")
     sim.add_instance("zap-02", state="close", disconnection_code=403)
 
-    rows = {row.name: row for row in client.fetch_instances()}
+    rows = {row.name: row for row in fetch(client)}
 
     assert rows["zap-01"].phone_number == "5511999990001"
     assert rows["zap-01"].disconnection_code is None
@@ -81,7 +82,7 @@ def test_it_lists_a_v1_gateway_too() -> None:
         sim.add_instance("zap-02", state="connecting")
         client = EvolutionClient(sim.url, API_KEY, timeout=1)
 
-        rows = {row.name: row for row in client.fetch_instances()}
+        rows = {row.name: row for row in fetch(client)}
         probes = client.probe_all(["zap-01", "zap-02"])
 
     assert rows["zap-01"].phone_number == "5511999990001"
@@ -106,6 +107,10 @@ def test_it_probes_the_live_state_of_every_instance(sim, client) -> None:
     assert all(p.ok and p.http_status == 200 for p in probes.values())
 
 
+def fetch(client: EvolutionClient) -> list[GatewayInstance]:
+    return asyncio.run(client.afetch_instances())
+
+
 def synced(row: GatewayInstance, seen_connected: datetime | None) -> Instance:
     """The instance as the cycle holds it after syncing ``row``: its code first seen now."""
     return Instance(
@@ -123,7 +128,7 @@ def test_a_ban_on_the_gateway_reads_as_banned(sim, client, code: int, status: St
     seen_connected = datetime.now(UTC) - timedelta(seconds=5)
     sim.set_state("zap-01", "close", code=code)
 
-    row = next(r for r in client.fetch_instances() if r.name == "zap-01")
+    row = next(r for r in fetch(client) if r.name == "zap-01")
     result = client.probe_all(["zap-01"])["zap-01"]
 
     assert resolve_status(result, synced(row, seen_connected)).status == status
@@ -134,7 +139,7 @@ def test_a_logout_on_the_gateway_reads_as_disconnected(sim, client) -> None:
     seen_connected = datetime.now(UTC) - timedelta(seconds=5)
     sim.set_state("zap-01", "close", code=401)
 
-    row = next(r for r in client.fetch_instances() if r.name == "zap-01")
+    row = next(r for r in fetch(client) if r.name == "zap-01")
     result = client.probe_all(["zap-01"])["zap-01"]
 
     assert resolve_status(result, synced(row, seen_connected)).status == Status.DISCONNECTED
@@ -144,7 +149,7 @@ def test_a_re_paired_instance_keeps_its_old_ban_code_but_reads_as_connected(sim,
     sim.add_instance("zap-01", state="close", disconnection_code=403)
     sim.set_state("zap-01", "open")
 
-    row = next(r for r in client.fetch_instances() if r.name == "zap-01")
+    row = next(r for r in fetch(client) if r.name == "zap-01")
     result = client.probe_all(["zap-01"])["zap-01"]
 
     assert row.disconnection_code == 403
@@ -209,7 +214,7 @@ def test_a_broken_gateway_is_a_gateway_problem_for_the_list_and_the_probes(
     sim.set_gateway_fault(fault)
 
     with pytest.raises(GatewayUnavailable) as raised:
-        client.fetch_instances()
+        fetch(client)
     probes = client.probe_all(["zap-01", "zap-02"])
 
     assert (raised.value.kind, raised.value.http_status) == (kind, http_status)
@@ -222,7 +227,7 @@ def test_a_closed_port_is_unreachable_and_fails_fast() -> None:
 
     started = time.monotonic()
     with pytest.raises(GatewayUnavailable) as raised:
-        client.fetch_instances()
+        fetch(client)
     probes = client.probe_all(["zap-01", "zap-02"])
 
     assert raised.value.kind == GatewayErrorKind.UNREACHABLE
@@ -235,7 +240,7 @@ def test_a_wrong_api_key_is_a_permanent_gateway_problem(sim) -> None:
     client = EvolutionClient(sim.url, "wrong-key", timeout=1)
 
     with pytest.raises(GatewayUnavailable) as raised:
-        client.fetch_instances()
+        fetch(client)
 
     assert raised.value.kind == GatewayErrorKind.UNAUTHORIZED
     assert raised.value.permanent

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from alerts.models import Alert, Channel, NotificationKind
+from alerts.models import Alert, Channel, NotificationKind, Rule
 
 
 class TransportError(Exception):
@@ -42,8 +42,6 @@ class Message:
     @property
     def urgent(self) -> bool:
         """Whether the message must wake the whole channel: a dead fleet, told once (not its reminders)."""
-        from alerts.models import Rule
-
         return any(i.alert.rule == Rule.ALL_OFFLINE and i.kind == NotificationKind.FIRING for i in self.items)
 
 
