@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
-from alerts.channels import render
 from alerts.models import Rule, Severity
-from instances.dashboard import plural
 from instances.models import CheckCycle, Instance, Status, StatusChange
+from julia_monitor.lib import text
+from julia_monitor.lib.text import plural
 
 FLEET_RULES = frozenset({Rule.ALL_OFFLINE, Rule.GATEWAY_UNREACHABLE})
 
@@ -150,7 +149,7 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
                 Severity.CRITICAL,
                 f"Instância {name} BANIDA",
                 f"A instância '{name}' foi banida pelo WhatsApp. {who}, banida desde "
-                f"{render.since(instance.status_since)}: {down_reason(instance)}. "
+                f"{text.moment(instance.status_since)}: {down_reason(instance)}. "
                 "Precisa de revisão manual; o alerta só é resolvido por uma pessoa.",
                 instance,
                 since=instance.outage_started_at,
@@ -164,13 +163,13 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
                 Severity.ERROR,
                 f"Instância {name} offline",
                 f"A instância WhatsApp '{name}' perdeu conexão. Verifique o QR Code. {who} está fora do ar desde "
-                f"{render.since(started)}; agora {instance.get_status_display().lower()} ({down_reason(instance)}).",
+                f"{text.moment(started)}; agora {instance.get_status_display().lower()} ({down_reason(instance)}).",
                 instance,
                 since=started,
             )
         )
     if drops:
-        found.append(unstable_condition(instance, drops))
+        found.append(unstable_condition(instance, drops, now))
     load = instance.load_pct
     if load > settings.CAPACITY_ALERT_PCT:
         found.append(
@@ -198,10 +197,10 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
     return found
 
 
-def unstable_condition(instance: Instance, drops: list[datetime]) -> Condition:
+def unstable_condition(instance: Instance, drops: list[datetime], now: datetime) -> Condition:
     """Fires at FLAP_DROPS drops within the window; any drop in the window keeps it firing."""
     window = settings.FLAP_WINDOW_MINUTES
-    times = ", ".join(timezone.localtime(at).strftime("%H:%M") for at in drops)
+    times = ", ".join(text.clock(at, now) for at in drops)
     return Condition(
         Rule.INSTANCE_UNSTABLE,
         Severity.WARNING,
@@ -223,7 +222,7 @@ def fleet_conditions(fleet: Fleet, now: datetime) -> list[Condition]:
                 Rule.GATEWAY_UNREACHABLE,
                 Severity.CRITICAL,
                 "Gateway Evolution inacessível",
-                f"O gateway não responde desde {render.since(since)}: {fleet.gateway_error}. "
+                f"O gateway não responde desde {text.moment(since)}: {fleet.gateway_error}. "
                 "Os estados das instâncias não estão sendo atualizados.",
                 since=since,
             )
@@ -236,7 +235,7 @@ def fleet_conditions(fleet: Fleet, now: datetime) -> list[Condition]:
                 Severity.CRITICAL,
                 "SISTEMA CRÍTICO",
                 "Nenhuma instância WhatsApp está online! Mensagens não serão enviadas. "
-                f"{fleet_breakdown(fleet.instances)}; a última caiu em {render.since(dropped)}.",
+                f"{fleet_breakdown(fleet.instances)}; a última caiu em {text.moment(dropped)}.",
                 since=dropped,
             )
         )

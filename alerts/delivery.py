@@ -27,7 +27,6 @@ from django.utils import timezone
 from alerts.channels.base import Item, Message, Transport, TransportError, get_transport
 from alerts.delivery_outcomes import (
     fingerprint_of,
-    hhmmss,
     label,
     logger,
     record_broken,
@@ -45,8 +44,9 @@ from alerts.models import (
     NotificationState,
     Severity,
 )
-from instances.dashboard import plural
 from instances.models import Instance, Status
+from julia_monitor.lib import text
+from julia_monitor.lib.text import plural
 
 # The log first: it is local, cannot be rate-limited, and is the record of last resort.
 CHANNEL_ORDER = (Channel.LOG, Channel.SLACK, Channel.EMAIL)
@@ -319,17 +319,16 @@ def _unbreak_if_reconfigured(status: ChannelStatus, transport: Transport, at: da
     """Re-enable a broken channel whose configuration changed since it broke; return True if it did."""
     if not status.broken_fingerprint or status.broken_fingerprint == fingerprint_of(transport):
         return False
-    reason = f"Reativado automaticamente em {_when(at)}: a configuração mudou. Motivo anterior: {_reason(status)}"
+    reason = (
+        f"Reativado automaticamente em {text.moment_exact(at)}: a configuração mudou. "
+        f"Motivo anterior: {_reason(status)}"
+    )
     done = ChannelStatus.objects.filter(pk=status.pk, broken_at=status.broken_at).update(
         broken_at=None, broken_reason=reason, broken_fingerprint="", consecutive_failures=0
     )
     if done:
         logger.warning("%s channel re-enabled: its configuration changed since it broke", label(status.channel))
     return True
-
-
-def _when(at: datetime) -> str:
-    return timezone.localtime(at).strftime("%d/%m %H:%M:%S")
 
 
 def _reason(status: ChannelStatus) -> str:
@@ -352,7 +351,7 @@ def unbreak(channel: str, user: object | None = None, at: datetime | None = None
     status = ChannelStatus.for_channel(channel)
     if not status.is_broken:
         return False
-    reason = f"Reativado por {_who(user)} em {_when(at)}. Motivo anterior: {_reason(status)}"
+    reason = f"Reativado por {_who(user)} em {text.moment_exact(at)}. Motivo anterior: {_reason(status)}"
     done = ChannelStatus.objects.filter(pk=status.pk, broken_at__isnull=False).update(
         broken_at=None, broken_reason=reason, broken_fingerprint="", consecutive_failures=0
     )
@@ -384,7 +383,8 @@ def requeue(notification_ids: Iterable[int], user: object | None = None, at: dat
                 alert_id=row.alert_id,
                 kind=EventKind.REQUEUED,
                 actor=user if getattr(user, "pk", None) else None,
-                detail=f"{label(row.channel)}: reenfileirada por {_who(user)}; entrega às {hhmmss(at)} ou logo após.",
+                detail=f"{label(row.channel)}: reenfileirada por {_who(user)}; "
+                f"entrega às {text.time_of_day(at)} ou logo após.",
                 created_at=at,
             )
             for row in rows

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
 from alerts.channels.base import Transport, TransportError
 from alerts.models import (
@@ -29,6 +28,7 @@ from alerts.models import (
     NotificationKind,
     NotificationState,
 )
+from julia_monitor.lib import text
 
 logger = logging.getLogger("alerts.delivery")
 
@@ -44,10 +44,6 @@ def describe(channel: str, exc: BaseException) -> str:
     """Return "<canal>: <erro>", without repeating the channel when the error already names it."""
     text = str(exc) or type(exc).__name__
     return text if text.lower().startswith(label(channel).lower()) else f"{label(channel)}: {text}"
-
-
-def hhmmss(at: datetime) -> str:
-    return timezone.localtime(at).strftime("%H:%M:%S")
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -130,7 +126,7 @@ def record_rate_limited(
     """
     pause = min(max(float(exc.retry_after or 0), 1.0), MAX_PAUSE_SECONDS)
     until = at + timedelta(seconds=pause)
-    error = f"{label(channel)}: limite de taxa ({exc}); pausado até {hhmmss(until)}"
+    error = f"{label(channel)}: limite de taxa ({exc}); pausado até {text.time_of_day(until)}"
     with transaction.atomic():
         ChannelStatus.objects.filter(channel=channel).update(paused_until=until, last_error=error)
         put_back = Notification.objects.filter(pk__in=claimed_ids, state=NotificationState.PENDING).update(
@@ -209,7 +205,7 @@ def record_failure(channel: str, rows: Sequence[Notification], exc: TransportErr
                 _events(
                     group,
                     EventKind.DELIVERY_FAILED,
-                    f"{error} (tentativa {attempts} de {budget}; próxima às {hhmmss(next_at)})",
+                    f"{error} (tentativa {attempts} de {budget}; próxima às {text.time_of_day(next_at)})",
                     at,
                 )
         ChannelStatus.objects.filter(channel=channel).update(

@@ -11,7 +11,8 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from instances.models import Instance
-from julia_monitor.circuits import CircuitState
+from julia_monitor.lib import text
+from julia_monitor.lib.circuits import CircuitState
 
 
 class Rule(models.TextChoices):
@@ -232,7 +233,7 @@ class AlertEvent(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.created_at:%d/%m %H:%M:%S})"
+        return f"{self.get_kind_display()} ({text.moment_exact(self.created_at)})"
 
 
 class Channel(models.TextChoices):

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
-from julia_monitor.schedules import ScheduleSpec
-from julia_monitor.schedules import ensure_schedules as ensure
+from julia_monitor.lib.schedules import ScheduleSpec
+from julia_monitor.lib.schedules import ensure_schedules as ensure
 
 SCHEDULES: dict[str, ScheduleSpec] = {
     "deliver-notifications": {"func": "alerts.tasks.deliver_notifications", "minutes": 1},

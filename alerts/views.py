@@ -23,9 +23,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from alerts.channels.render import format_duration
 from alerts.models import Alert, AlertEvent, AlertState, EventKind, Notification, NotificationState, Rule, Severity
 from instances.models import Instance
+from julia_monitor.lib import text
 
 PER_PAGE = 50
 # Within this window a moment reads "há 12 min"; older ones read as a date and time.
@@ -90,7 +90,7 @@ class Moment:
 
     @property
     def full(self) -> str:
-        return timezone.localtime(self.at).strftime("%d/%m/%Y %H:%M:%S")
+        return text.moment_full(self.at)
 
 
 def moment(at: datetime | None, now: datetime) -> Moment | None:
@@ -98,8 +98,8 @@ def moment(at: datetime | None, now: datetime) -> Moment | None:
         return None
     age = now - at
     if timedelta(0) <= age < RELATIVE_WINDOW:
-        return Moment(at, "agora" if age < timedelta(minutes=1) else f"há {format_duration(age)}")
-    return Moment(at, timezone.localtime(at).strftime("%d/%m %H:%M"))
+        return Moment(at, text.ago(at, now))
+    return Moment(at, text.moment(at))
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class TimelineEntry:
 
     @property
     def when(self) -> str:
-        return timezone.localtime(self.at).strftime("%d/%m %H:%M:%S")
+        return text.moment_exact(self.at)
 
 
 def timeline(alert: Alert) -> list[TimelineEntry]:
@@ -160,9 +160,9 @@ def _delivery_detail(row: Notification) -> str:
     attempts = "1 tentativa" if row.attempts == 1 else f"{row.attempts} tentativas"
     parts = [row.get_state_display(), attempts]
     if row.sent_at:
-        parts.append(f"enviada às {timezone.localtime(row.sent_at):%d/%m %H:%M:%S}")
+        parts.append(f"enviada às {text.moment_exact(row.sent_at)}")
     elif row.state == NotificationState.PENDING:
-        parts.append(f"próxima tentativa às {timezone.localtime(row.next_attempt_at):%d/%m %H:%M:%S}")
+        parts.append(f"próxima tentativa às {text.moment_exact(row.next_attempt_at)}")
     return " · ".join(parts)
 
 
@@ -209,7 +209,7 @@ def _detail_context(request: HttpRequest, alert: Alert, action_form: ActionForm 
         "alert": alert,
         "first_seen": moment(alert.first_seen_at, now),
         "last_seen": moment(alert.last_seen_at, now),
-        "duration": format_duration((alert.resolved_at or now) - alert.first_seen_at),
+        "duration": text.duration((alert.resolved_at or now) - alert.first_seen_at),
         "timeline": timeline(alert),
         "can_act": can_act(request),
         "action_form": action_form or ActionForm(),

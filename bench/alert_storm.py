@@ -238,7 +238,7 @@ def reset() -> None:
 
     from alerts.models import Alert, AlertEvent, ChannelStatus, Notification
     from instances.models import CheckCycle, Instance, MonitorLease, StatusChange
-    from julia_monitor.circuits import CircuitBreaker
+    from julia_monitor.lib.circuits import CircuitBreaker
 
     for model in (Notification, AlertEvent, Alert, ChannelStatus, StatusChange, CheckCycle, MonitorLease, Instance):
         model.objects.all().delete()

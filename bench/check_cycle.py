@@ -117,7 +117,7 @@ def kept_circuit_state() -> Iterator[None]:
     """Leave the shared "gateway" circuit as we found it (it may be shared through Redis)."""
     from django.core.cache import caches
 
-    from julia_monitor.circuits import CircuitBreaker
+    from julia_monitor.lib.circuits import CircuitBreaker
 
     key = CircuitBreaker("gateway").key
     before = caches["shared"].get(key)

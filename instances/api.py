@@ -13,8 +13,9 @@ from django.utils import timezone
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
-from instances.dashboard import FleetStatus, InstanceUsage, fleet_overview, format_pct, status_note
+from instances.dashboard import FleetStatus, InstanceUsage, fleet_overview, status_note
 from instances.models import Instance, Status, status_emoji
+from julia_monitor.lib.text import percent
 
 router = Router(tags=["instâncias"])
 
@@ -104,7 +105,7 @@ def instance_row(row: InstanceUsage) -> dict:
         "status_emoji": status_emoji(row.shown_status),
         "msgs_hora": f"{row.msgs_hour}/{row.capacity_per_hour}",
         "msgs_dia": f"{row.msgs_day}/{row.capacity_per_day}",
-        "carga": format_pct(row.load_pct),
+        "carga": percent(row.load_pct),
         "ultima_msg": local(row.last_message_at),
         "ultima_leitura": local(row.last_read_at),
         "motivo_status": row.note or None,
@@ -126,7 +127,7 @@ def list_instances(request: HttpRequest) -> JsonResponse:
             "banidas": s.banned,
             "capacidade_dia": s.capacity_day,
             "enviadas_hoje": s.sent_today,
-            "capacidade_usada_pct": format_pct(s.capacity_used_pct),
+            "capacidade_usada_pct": percent(s.capacity_used_pct),
             "sem_leitura": s.stale,
         },
         "instancias": [instance_row(row) for row in overview.instances],

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from instances.dashboard import plural
+from julia_monitor.lib.text import plural
 
 # Drawing units of the viewBox; the SVG scales to its box (width 100%), so at 375 px wide the
 # labels (16 units, fleet.css) come out at about 11 px and the bars stay tappable.

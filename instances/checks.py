@@ -20,7 +20,6 @@ from django.conf import settings
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from instances.dashboard import plural
 from instances.evolution import reason_for
 from instances.gateway import (
     EvolutionClient,
@@ -32,7 +31,9 @@ from instances.gateway import (
 )
 from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange, is_fresh
 from instances.signals import cycle_finished
-from julia_monitor.circuits import CircuitBreaker
+from julia_monitor.lib import text
+from julia_monitor.lib.circuits import CircuitBreaker
+from julia_monitor.lib.text import plural
 
 logger = logging.getLogger(__name__)
 
@@ -290,7 +291,7 @@ def _observe(inst: Instance, status: str, reason: str, now: datetime, summary: C
 def _unread_reason(inst: Instance, error: str) -> str:
     if inst.last_read_at is None:
         return f"nunca lida: {error}"[:300]
-    return f"sem leitura desde {timezone.localtime(inst.last_read_at):%d/%m %H:%M}: {error}"[:300]
+    return f"sem leitura desde {text.moment(inst.last_read_at)}: {error}"[:300]
 
 
 def _finish(summary: CycleSummary, now: datetime, started: float) -> CycleSummary:

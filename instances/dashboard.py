@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
 
 from instances.models import Instance, Status, is_fresh, load_percent, shown_status
+from julia_monitor.lib.text import clock
 
 STATUS_LABELS = dict(Status.choices)
 
@@ -39,37 +40,6 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-def format_pct(value: float) -> str:
-    return f"{value:.1f}%"
-
-
-def plural(count: int, one: str, many: str) -> str:
-    """Return "1 falha" / "3 falhas": the count with the word that agrees with it."""
-    return f"{count} {one if count == 1 else many}"
-
-
-def format_span(delta: timedelta) -> str:
-    """Return a span of time in pt-BR words: "40 s", "45 min", "3 h 5 min", "2 d 4 h"."""
-    seconds = max(int(delta.total_seconds()), 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    days, minutes = divmod(seconds // 60, 1440)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
-
-
-def format_clock(at: datetime, now: datetime) -> str:
-    """Return a local (São Paulo) time as "14:27", with the day ("24/11 14:27") when not today."""
-    # strftime, not Django's date_format: a fleet gone stale formats a thousand of these at once.
-    zone = timezone.get_current_timezone()
-    local = at.astimezone(zone)
-    return f"{local:%H:%M}" if local.date() == now.astimezone(zone).date() else f"{local:%d/%m %H:%M}"
-
-
 def status_note(status: str, reason: str, last_read_at: datetime | None, now: datetime) -> str:
     """Return why an instance shows the status it shows, in words, or "" when there is nothing to say.
 
@@ -81,7 +51,7 @@ def status_note(status: str, reason: str, last_read_at: datetime | None, now: da
 
 def _note(fresh: bool, status: str, reason: str, last_read_at: datetime | None, now: datetime) -> str:
     if not fresh:
-        return f"sem leitura desde {format_clock(last_read_at, now)}" if last_read_at else "sem leitura do gateway"
+        return f"sem leitura desde {clock(last_read_at, now)}" if last_read_at else "sem leitura do gateway"
     return reason if status != Status.CONNECTED else ""
 
 

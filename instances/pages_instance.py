@@ -12,9 +12,10 @@ from django.utils.safestring import SafeString
 # The page shows the alerts app's data too; only its public queryset is used.
 from alerts.models import Alert
 from instances.charts import usage_chart
-from instances.dashboard import format_pct, status_label, status_note
+from instances.dashboard import status_label, status_note
 from instances.models import Doctor, Instance, OperatorAction, Status, StatusChange, is_fresh, status_emoji
 from instances.uptime import Uptime, uptime
+from julia_monitor.lib.text import percent
 
 HISTORY_DAYS = 7
 ALERTS_SHOWN = 20
@@ -81,7 +82,7 @@ class StatusArea:
 
     @property
     def load(self) -> str:
-        return format_pct(self.instance.load_pct)
+        return percent(self.instance.load_pct)
 
     @property
     def reconnectable(self) -> bool:

@@ -20,10 +20,10 @@ from instances.dashboard import (
     FleetSummary,
     InstanceUsage,
     fleet_overview,
-    format_pct,
     status_label,
 )
 from instances.models import CheckCycle, status_emoji
+from julia_monitor.lib.text import percent
 
 # Stands for an instance's name in a URL reversed once per page, not once per row (a thousand
 # ``reverse()`` calls cost more than the overview's query); see the ``for_name`` filter.
@@ -62,7 +62,7 @@ class OverviewRow:
 
     @property
     def load(self) -> str:
-        return format_pct(self.usage.load_pct)
+        return percent(self.usage.load_pct)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class OverviewPage:
 
     @property
     def capacity_used(self) -> str:
-        return format_pct(self.summary.capacity_used_pct)
+        return percent(self.summary.capacity_used_pct)
 
 
 def fleet_explanation(summary: FleetSummary) -> str:
@@ -96,7 +96,7 @@ def fleet_explanation(summary: FleetSummary) -> str:
     if summary.stale:
         text += f" · {summary.stale} sem leitura"
     if summary.status == FleetStatus.WARNING:
-        text += f" · capacidade usada hoje {format_pct(summary.capacity_used_pct)}"
+        text += f" · capacidade usada hoje {percent(summary.capacity_used_pct)}"
     return text
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from instances.gateway import EvolutionClient, GatewayUnavailable, InstanceRequestFailed, resolve_status
 from instances.models import Instance, OperatorAction, Status
 from instances.signals import status_changed
-from julia_monitor.circuits import CircuitBreaker
+from julia_monitor.lib.circuits import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 

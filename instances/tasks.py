@@ -11,8 +11,8 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
-from julia_monitor.schedules import ScheduleSpec
-from julia_monitor.schedules import ensure_schedules as ensure
+from julia_monitor.lib.schedules import ScheduleSpec
+from julia_monitor.lib.schedules import ensure_schedules as ensure
 
 SCHEDULES: dict[str, ScheduleSpec] = {
     "check-instances": {"func": "instances.tasks.check_instances", "minutes": 1},

@@ -20,7 +20,7 @@ from ninja import Status as Response
 
 from alerts.models import channel_circuits
 from instances.models import CheckCycle, Instance, Status
-from julia_monitor.circuits import CircuitState, circuit_states
+from julia_monitor.lib.circuits import CircuitState, circuit_states
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["saúde"])

@@ -11,6 +11,7 @@ from alerts.channels import render
 from alerts.channels.base import TransportError
 from alerts.channels.slack import SlackTransport
 from alerts.models import NotificationKind, Rule, Severity
+from julia_monitor.lib import text
 from tests.fakes_common import closed_port
 from tests.fakes_slack import FakeSlack
 
@@ -291,7 +292,7 @@ def test_fixing_the_configuration_changes_the_fingerprint(settings):
     ],
 )
 def test_durations_read_naturally(minutes, expected):
-    assert render.format_duration(timedelta(minutes=minutes)) == expected
+    assert text.duration(timedelta(minutes=minutes)) == expected
 
 
 def test_slack_answers_again_after_an_outage(fake_slack, make_alert, make_message):

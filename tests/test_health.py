@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from instances.models import CheckCycle, Status
-from julia_monitor.circuits import CircuitBreaker
+from julia_monitor.lib.circuits import CircuitBreaker
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from alerts.channels import render
 from alerts.channels.base import Message, Transport, TransportError
 from alerts.models import Channel
+from julia_monitor.lib import text
 
 SUBJECT_PREFIX = "[Julia Monitor]"
 
@@ -94,15 +95,15 @@ def render_email(message: Message) -> tuple[str, str, str]:
         "items": shown,
         "more": render.more_line(left_out) if left_out else "",
         "fleet": render.fleet_line(message),
-        "created_at": render.since(message.created_at),
+        "created_at": text.moment(message.created_at),
         "alerts_url": render.alerts_url(),
     }
     subject = render_to_string("emails/alert_subject.txt", context)
     # A header must be one line: Django refuses newlines in a subject (header injection).
     subject = " ".join(subject.split())
-    text = render_to_string("emails/alert_body.txt", context)
+    body = render_to_string("emails/alert_body.txt", context)
     html = render_to_string("emails/alert_body.html", context)
-    return subject, text, html
+    return subject, body, html
 
 
 def _describe(exc: smtplib.SMTPResponseException) -> str:

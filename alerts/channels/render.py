@@ -7,14 +7,14 @@ lines, durations and links from here, so a wording change is made once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
 
 from alerts.channels.base import Item, Message
 from alerts.models import SEVERITY_EMOJI, Alert, NotificationKind, Resolution, Severity
-from instances.dashboard import format_span
+from julia_monitor.lib import text
 
 # A grouped message lists this many alerts, then "+N outros": a storm stays one readable post.
 MAX_ITEMS = 15
@@ -51,23 +51,10 @@ class ItemView:
     url: str
 
 
-def since(at: datetime) -> str:
-    """Return a moment in the portal's time zone (São Paulo) as ``dd/mm HH:MM``."""
-    return timezone.localtime(at).strftime("%d/%m %H:%M")
-
-
-def format_duration(delta: timedelta) -> str:
-    """Return a short pt-BR duration: "menos de 1 min", "12 min", "2 h 5 min", "3 d 4 h"."""
-    if delta < timedelta(minutes=1):
-        return "menos de 1 min"
-    # Whole minutes: a message about an outage does not count its seconds.
-    return format_span(timedelta(minutes=int(delta.total_seconds()) // 60))
-
-
 def duration(alert: Alert, now: datetime | None = None) -> str:
     """Return how long the alert lasted (resolved) or has lasted so far (open)."""
     end = alert.resolved_at or now or timezone.now()
-    return format_duration(end - alert.first_seen_at)
+    return text.duration(end - alert.first_seen_at)
 
 
 def alert_url(alert: Alert) -> str:
@@ -119,7 +106,7 @@ def view(item: Item, now: datetime | None = None) -> ItemView:
         reason=alert.message,
         # Fleet alerts (all offline, gateway) have no instance: they are about the whole fleet.
         instance=alert.instance.name if alert.instance_id else "frota",
-        since=since(alert.first_seen_at),
+        since=text.moment(alert.first_seen_at),
         duration=duration(alert, now),
         url=alert_url(alert),
     )

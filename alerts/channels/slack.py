@@ -21,6 +21,7 @@ from slack_sdk.webhook import WebhookClient
 from alerts.channels import render
 from alerts.channels.base import Message, Transport, TransportError
 from alerts.models import Channel, NotificationKind
+from julia_monitor.lib import text
 
 HEADER_MAX = 150  # Block Kit: header text is plain_text, at most 150 characters
 SECTION_MAX = 3000  # Block Kit: section mrkdwn, at most 3000 characters
@@ -195,13 +196,13 @@ def build(message: Message) -> tuple[str, list[dict[str, Any]]]:
     mention = MENTION if message.urgent else ""
     shown, left_out = render.views(message)
     footer = " · ".join(
-        p for p in (render.fleet_line(message), f"Julia Monitor · {render.since(message.created_at)}") if p
+        p for p in (render.fleet_line(message), f"Julia Monitor · {text.moment(message.created_at)}") if p
     )
     if len(shown) == 1 and not left_out:
         v = shown[0]
         blocks = [_header(v.headline), _section(mention + _detail(v)), _context(footer)]
-        text = f"{mention}{escape(v.headline)}: {escape(v.reason)} (desde {v.since}) {v.url}"
-        return text, blocks
+        fallback = f"{mention}{escape(v.headline)}: {escape(v.reason)} (desde {v.since}) {v.url}"
+        return fallback, blocks
 
     lines = [_line(v) for v in shown]
     if left_out:
@@ -209,5 +210,5 @@ def build(message: Message) -> tuple[str, list[dict[str, Any]]]:
     sections = _chunks(lines, SECTION_MAX - len(mention))
     sections[0] = mention + sections[0]
     blocks = [_header(render.summary(message)), *(_section(s) for s in sections), _context(footer)]
-    text = f"{mention}{render.summary(message)}\n" + "\n".join(lines)
-    return text, blocks
+    fallback = f"{mention}{render.summary(message)}\n" + "\n".join(lines)
+    return fallback, blocks

@@ -12,11 +12,10 @@ from html import escape
 from urllib.parse import quote
 
 from django import template
-from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from instances.dashboard import format_pct, format_span
 from instances.pages_overview import NAME_SLOT, OverviewRow
+from julia_monitor.lib import text
 
 register = template.Library()
 
@@ -27,31 +26,22 @@ METER_HIGH_SHARE = 0.8
 
 @register.filter
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
-    """Return how long ago ``moment`` was: "agora", "há 40 s", "há 3 min", "há 2 h", "há 3 d", "—"."""
+    """Return how long ago ``moment`` was ("agora", "há 3 min", "há 2 h 5 min"), or "—"."""
     if moment is None or moment == "":
         return "—"
-    seconds = int(((now or timezone.now()) - moment).total_seconds())
-    if seconds < 10:  # includes a clock slightly ahead of ours
-        return "agora"
-    if seconds < 60:
-        return f"há {seconds} s"
-    if seconds < 3600:
-        return f"há {seconds // 60} min"
-    if seconds < 86400:
-        return f"há {seconds // 3600} h"
-    return f"há {seconds // 86400} d"
+    return text.ago(moment, now)
 
 
 @register.filter
 def duration(value: timedelta | None) -> str:
     """Return a span of time in words: "40 s", "45 min", "3 h 5 min", "2 d 4 h"."""
-    return "—" if value is None else format_span(value)
+    return "—" if value is None else text.span(value)
 
 
 @register.filter
 def pct(value: float | None) -> str:
     """Return ``12.5%`` (the API's format), or "—" when there is no value."""
-    return "—" if value is None else format_pct(value)
+    return "—" if value is None else text.percent(value)
 
 
 @register.filter

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from instances.management.stopping import stop_on_signals
+from julia_monitor.lib.stopping import stop_on_signals
 
 COLORS = {"sim": "35", "worker": "33", "web": "36", "check": "32"}
 # runserver logs every request; a delivered webhook every few seconds would drown the rest.
