@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from instances.simulator import GatewaySimulator
+    from instances.simulator.server import GatewaySimulator
 
 # Usage is counted in local clock hours, so the driver plans by the same clock.
 LOCAL_TZ = ZoneInfo("America/Sao_Paulo")

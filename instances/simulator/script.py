@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from instances.simulator import GatewaySimulator
-from instances.simulator_shapes import GATEWAY_FAULTS, INSTANCE_FAULTS, LIVE_STATES
+from instances.simulator.server import GatewaySimulator
+from instances.simulator.shapes import GATEWAY_FAULTS, INSTANCE_FAULTS, LIVE_STATES
 
 _KINDS = ("state", "send", "fault", "gateway")
 _ALLOWED_KEYS = {"at", "instance", "state", "code", "send", "count", "fault", "gateway"}

@@ -1,10 +1,11 @@
-"""A built-in Evolution API gateway simulator: a real HTTP server on loopback.
+"""``GatewaySimulator``: the built-in Evolution API gateway, a real HTTP server on loopback.
 
 Used by the demo (``make run``), the tests and the benchmarks. It speaks the v2 (or v1) shapes
-of ``fetchInstances``, ``connectionState`` and ``connect`` (``simulator_shapes``), adds random
-latency, can hang or fail per instance or for the whole gateway, and posts Evolution webhooks
-for state changes and sent messages (``simulator_webhooks``). The server runs in a background
-thread with its own event loop, so every delay is an ``asyncio.sleep`` that blocks nobody::
+of ``fetchInstances``, ``connectionState`` and ``connect`` (``shapes``), adds random latency,
+can hang or fail per instance or for the whole gateway (``routes``), and posts Evolution
+webhooks for state changes and sent messages (``webhooks``). The server (``http``) runs in a
+background thread with its own event loop, so every delay is an ``asyncio.sleep`` that blocks
+nobody::
 
     with GatewaySimulator(api_key="k", latency=(0.05, 0.15)) as sim:
         sim.add_instances(100)
@@ -29,14 +30,14 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from instances import simulator_shapes as shapes
-from instances.simulator_http import HttpServer, Request, Response
-from instances.simulator_routes import HANG, Gateway, route
-from instances.simulator_shapes import GATEWAY_FAULTS, INSTANCE_FAULTS, LIVE_STATES, TERMINAL_CODES, SimInstance
-from instances.simulator_webhooks import WebhookSender
+from instances.simulator import shapes
+from instances.simulator.http import HttpServer, Request, Response
+from instances.simulator.routes import HANG, Gateway, route
+from instances.simulator.shapes import GATEWAY_FAULTS, INSTANCE_FAULTS, LIVE_STATES, TERMINAL_CODES, SimInstance
+from instances.simulator.webhooks import WebhookSender
 
 if TYPE_CHECKING:
-    from instances.simulator_demo import FleetDriver
+    from instances.simulator.demo import FleetDriver
 
 __all__ = ["GatewaySimulator", "SimInstance"]
 
@@ -114,7 +115,7 @@ class GatewaySimulator:
 
         ``changes=False`` keeps the opening (blip, QR read, re-pair) but no random incidents.
         """
-        from instances.simulator_demo import build_demo_fleet
+        from instances.simulator.demo import build_demo_fleet
 
         sim = cls(seed=seed, **options)
         sim.driver = build_demo_fleet(sim, seed=seed, changes=changes)
