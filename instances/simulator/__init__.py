@@ -1,6 +1,6 @@
 """A fake Evolution API gateway: a real HTTP server on loopback for the demo, tests and benchmarks.
 
-The package, from the bottom up:
+The package, from the bottom up: each module imports only modules listed before it.
 
 - ``shapes``: the JSON Evolution answers and posts, and ``SimInstance``; pure functions.
 - ``http``: a minimal asyncio HTTP/1.1 server (``HttpServer``, ``Request``, ``Response``).

@@ -28,16 +28,14 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from instances.simulator import shapes
+from instances.simulator.demo import FleetDriver, build_demo_fleet
 from instances.simulator.http import HttpServer, Request, Response
 from instances.simulator.routes import HANG, Gateway, route
 from instances.simulator.shapes import GATEWAY_FAULTS, INSTANCE_FAULTS, LIVE_STATES, TERMINAL_CODES, SimInstance
 from instances.simulator.webhooks import WebhookSender
-
-if TYPE_CHECKING:
-    from instances.simulator.demo import FleetDriver
 
 __all__ = ["GatewaySimulator", "SimInstance"]
 
@@ -115,8 +113,6 @@ class GatewaySimulator:
 
         ``changes=False`` keeps the opening (blip, QR read, re-pair) but no random incidents.
         """
-        from instances.simulator.demo import build_demo_fleet
-
         sim = cls(seed=seed, **options)
         sim.driver = build_demo_fleet(sim, seed=seed, changes=changes)
         return sim
