@@ -34,7 +34,13 @@ from instances.simulator import shapes
 from instances.simulator.demo import FleetDriver, build_demo_fleet
 from instances.simulator.http import HttpServer, Request, Response
 from instances.simulator.routes import HANG, Gateway, route
-from instances.simulator.shapes import GATEWAY_FAULTS, INSTANCE_FAULTS, LIVE_STATES, TERMINAL_CODES, SimInstance
+from instances.simulator.shapes import (
+    CODES_THAT_CLOSE_THE_ROW,
+    GATEWAY_FAULTS,
+    INSTANCE_FAULTS,
+    INSTANCE_STATES,
+    SimInstance,
+)
 from instances.simulator.webhooks import WebhookSender
 
 __all__ = ["GatewaySimulator", "SimInstance"]
@@ -131,8 +137,8 @@ class GatewaySimulator:
         """Add an instance. A disconnection code on a closed instance is fresh; on an open one, stale."""
         if not name or "/" in name:
             raise ValueError(f"bad instance name {name!r}")
-        if state not in LIVE_STATES:
-            raise ValueError(f"state must be one of {LIVE_STATES}, got {state!r}")
+        if state not in INSTANCE_STATES:
+            raise ValueError(f"state must be one of {INSTANCE_STATES}, got {state!r}")
         now = self._clock()
         with self._lock:
             if name in self.instances:
@@ -180,13 +186,13 @@ class GatewaySimulator:
         row's ``connectionStatus`` and posts ``status.instance`` + ``connection.update``. Any
         other close only changes the live state: the row lags and no webhook is posted.
         """
-        if state not in LIVE_STATES:
-            raise ValueError(f"state must be one of {LIVE_STATES}, got {state!r}")
+        if state not in INSTANCE_STATES:
+            raise ValueError(f"state must be one of {INSTANCE_STATES}, got {state!r}")
         now = self._clock()
         events: list[tuple[str, Any]] = []
         with self._lock:
             instance = self._get(name)
-            terminal = state == "close" and code in TERMINAL_CODES
+            terminal = state == "close" and code in CODES_THAT_CLOSE_THE_ROW
             if state == instance.state and not terminal:
                 return
             instance.state = state
