@@ -19,9 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from instances.simulator import GatewaySimulator
-from instances.simulator_demo import FleetDriver
-from instances.simulator_script import ScriptError, ScriptPlayer, check_names, load_script
+from instances.simulator import FleetDriver, GatewaySimulator, ScriptError, ScriptPlayer, check_names, load_script
 from julia_monitor.lib.stopping import stop_on_signals
 
 DEFAULT_RANDOM_SEND_RATE = 12.0  # messages per minute across a plain fleet in random mode

@@ -1,10 +1,11 @@
-"""A built-in Evolution API gateway simulator: a real HTTP server on loopback.
+"""``GatewaySimulator``: the built-in Evolution API gateway, a real HTTP server on loopback.
 
 Used by the demo (``make run``), the tests and the benchmarks. It speaks the v2 (or v1) shapes
-of ``fetchInstances``, ``connectionState`` and ``connect`` (``simulator_shapes``), adds random
-latency, can hang or fail per instance or for the whole gateway, and posts Evolution webhooks
-for state changes and sent messages (``simulator_webhooks``). The server runs in a background
-thread with its own event loop, so every delay is an ``asyncio.sleep`` that blocks nobody::
+of ``fetchInstances``, ``connectionState`` and ``connect`` (``shapes``), adds random latency,
+can hang or fail per instance or for the whole gateway (``routes``), and posts Evolution
+webhooks for state changes and sent messages (``webhooks``). The server (``http``) runs in a
+background thread with its own event loop, so every delay is an ``asyncio.sleep`` that blocks
+nobody::
 
     with GatewaySimulator(api_key="k", latency=(0.05, 0.15)) as sim:
         sim.add_instances(100)
@@ -27,16 +28,20 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from instances import simulator_shapes as shapes
-from instances.simulator_http import HttpServer, Request, Response
-from instances.simulator_routes import HANG, Gateway, route
-from instances.simulator_shapes import GATEWAY_FAULTS, INSTANCE_FAULTS, LIVE_STATES, TERMINAL_CODES, SimInstance
-from instances.simulator_webhooks import WebhookSender
-
-if TYPE_CHECKING:
-    from instances.simulator_demo import FleetDriver
+from instances.simulator import shapes
+from instances.simulator.demo import FleetDriver, build_demo_fleet
+from instances.simulator.http import HttpServer, Request, Response
+from instances.simulator.routes import HANG, Gateway, route
+from instances.simulator.shapes import (
+    CODES_THAT_CLOSE_THE_ROW,
+    GATEWAY_FAULTS,
+    INSTANCE_FAULTS,
+    INSTANCE_STATES,
+    SimInstance,
+)
+from instances.simulator.webhooks import WebhookSender
 
 __all__ = ["GatewaySimulator", "SimInstance"]
 
@@ -114,8 +119,6 @@ class GatewaySimulator:
 
         ``changes=False`` keeps the opening (blip, QR read, re-pair) but no random incidents.
         """
-        from instances.simulator_demo import build_demo_fleet
-
         sim = cls(seed=seed, **options)
         sim.driver = build_demo_fleet(sim, seed=seed, changes=changes)
         return sim
@@ -134,8 +137,8 @@ class GatewaySimulator:
         """Add an instance. A disconnection code on a closed instance is fresh; on an open one, stale."""
         if not name or "/" in name:
             raise ValueError(f"bad instance name {name!r}")
-        if state not in LIVE_STATES:
-            raise ValueError(f"state must be one of {LIVE_STATES}, got {state!r}")
+        if state not in INSTANCE_STATES:
+            raise ValueError(f"state must be one of {INSTANCE_STATES}, got {state!r}")
         now = self._clock()
         with self._lock:
             if name in self.instances:
@@ -183,13 +186,13 @@ class GatewaySimulator:
         row's ``connectionStatus`` and posts ``status.instance`` + ``connection.update``. Any
         other close only changes the live state: the row lags and no webhook is posted.
         """
-        if state not in LIVE_STATES:
-            raise ValueError(f"state must be one of {LIVE_STATES}, got {state!r}")
+        if state not in INSTANCE_STATES:
+            raise ValueError(f"state must be one of {INSTANCE_STATES}, got {state!r}")
         now = self._clock()
         events: list[tuple[str, Any]] = []
         with self._lock:
             instance = self._get(name)
-            terminal = state == "close" and code in TERMINAL_CODES
+            terminal = state == "close" and code in CODES_THAT_CLOSE_THE_ROW
             if state == instance.state and not terminal:
                 return
             instance.state = state

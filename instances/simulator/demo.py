@@ -13,11 +13,10 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
-    from instances.simulator import GatewaySimulator
+from instances.simulator.shapes import SimInstance
 
 # Usage is counted in local clock hours, so the driver plans by the same clock.
 LOCAL_TZ = ZoneInfo("America/Sao_Paulo")
@@ -62,6 +61,25 @@ DEMO_FLEET = (
 )
 
 
+class DrivenSimulator(Protocol):
+    """What the driver needs of a simulator: ``server.GatewaySimulator`` is the one it drives.
+
+    Spelled out here so that this module need not import ``server``, which imports it for
+    ``GatewaySimulator.demo()``.
+    """
+
+    instances: dict[str, SimInstance]
+
+    def add_instance(self, name: str, *, state: str = "open", disconnection_code: int | None = None) -> SimInstance:
+        """Add an instance, closed with a fresh code or open with a stale one."""
+
+    def set_state(self, name: str, state: str, code: int | None = None) -> None:
+        """Change an instance's live state, posting the webhooks Evolution would."""
+
+    def send_message(self, name: str) -> str:
+        """Post a ``send.message`` webhook for one sent message; return its id."""
+
+
 @dataclass
 class _Change:
     at: float  # seconds since the driver started
@@ -91,7 +109,7 @@ class FleetDriver:
 
     def __init__(
         self,
-        sim: GatewaySimulator,
+        sim: DrivenSimulator,
         seed: int | None = None,
         profiles: dict[str, TrafficProfile] | None = None,
         send_rate: float = 0.0,
@@ -240,7 +258,7 @@ class FleetDriver:
         return count
 
 
-def build_demo_fleet(sim: GatewaySimulator, seed: int | None = None, changes: bool = True) -> FleetDriver:
+def build_demo_fleet(sim: DrivenSimulator, seed: int | None = None, changes: bool = True) -> FleetDriver:
     """Load the demo fleet into ``sim`` and return its driver, with the opening already planned.
 
     The opening gives a viewer something to see within minutes: a blip that heals in

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-# Evolution 2.3.x stops reconnecting (a "terminal" close) only for these Baileys codes.
-TERMINAL_CODES = frozenset({401, 402, 403, 406})
-LIVE_STATES = ("open", "connecting", "close")
+# Evolution 2.3.x stops reconnecting (a "terminal" close) only for these Baileys codes; only
+# such a close writes the row's connectionStatus and disconnection fields and posts webhooks
+# (any other close changes just the live state). The simulator plays 2.3.x, so 408, terminal
+# from 2.4.0-rc on, is not among them.
+CODES_THAT_CLOSE_THE_ROW = frozenset({401, 402, 403, 406})
+# The live states a simulated instance can be in: what connectionState answers.
+INSTANCE_STATES = ("open", "connecting", "close")
 INSTANCE_FAULTS = ("hang", "http500", "error_body", "not_found")
 GATEWAY_FAULTS = ("license_required", "http500", "down")
 CLIENT_NAME = "julia_simulator"

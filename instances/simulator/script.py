@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from instances.simulator import GatewaySimulator
-from instances.simulator_shapes import GATEWAY_FAULTS, INSTANCE_FAULTS, LIVE_STATES
+from instances.simulator.server import GatewaySimulator
+from instances.simulator.shapes import GATEWAY_FAULTS, INSTANCE_FAULTS, INSTANCE_STATES
 
 _KINDS = ("state", "send", "fault", "gateway")
 _ALLOWED_KEYS = {"at", "instance", "state", "code", "send", "count", "fault", "gateway"}
@@ -96,8 +96,8 @@ def parse_step(raw: Any, where: str) -> ScriptStep:
         return ScriptStep(float(at), kind, instance=instance, count=count)
     if kind == "fault":
         return ScriptStep(float(at), kind, instance=instance, fault=_fault_value(raw["fault"], INSTANCE_FAULTS, where))
-    if raw["state"] not in LIVE_STATES:
-        raise ScriptError(f'{where}: "state" deve ser um de {", ".join(LIVE_STATES)}')
+    if raw["state"] not in INSTANCE_STATES:
+        raise ScriptError(f'{where}: "state" deve ser um de {", ".join(INSTANCE_STATES)}')
     code = raw.get("code")
     if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
         raise ScriptError(f'{where}: "code" deve ser um inteiro')

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from instances import simulator_shapes as shapes
-from instances.simulator_http import Request
-from instances.simulator_shapes import SimInstance
+from instances.simulator import shapes
+from instances.simulator.http import Request
+from instances.simulator.shapes import SimInstance
 
 HANG = object()  # routing result: answer only after hang_seconds
 
@@ -57,7 +57,7 @@ def route(request: Request, gateway: Gateway, allow_hang: bool) -> tuple[int, An
 def _instance_route(
     action: str, instance: SimInstance, query: dict[str, str], allow_hang: bool
 ) -> tuple[int, Any] | object:
-    # An explicit fault wins over hang_share; connect never changes the state (module doc of simulator).
+    # An explicit fault wins over hang_share; connect never changes the state (module doc of ``server``).
     fault = instance.fault
     if fault == "http500":
         return 500, shapes.internal_error_body()
