@@ -20,16 +20,15 @@ from django.conf import settings
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from instances.evolution import reason_for
 from instances.gateway import (
     EvolutionClient,
     GatewayInstance,
     GatewayUnavailable,
     ProbeResult,
     gateway_failure,
-    resolve_status,
 )
-from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange, is_fresh
+from instances.gateway.states import reason_for, resolve
+from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange, is_fresh, settled_status
 from instances.signals import cycle_finished
 from julia_monitor.lib import text
 from julia_monitor.lib.circuits import CircuitBreaker
@@ -250,10 +249,8 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
                 failed[probe.error[:300]].append(inst.pk)
                 unreadable.append((inst, probe.error))
             continue
-        seen = resolve_status(probe, inst)
-        # A close after a ban is still the ban (the model keeps it too): not a change.
-        banned_still = inst.status == Status.BANNED and seen.status == Status.DISCONNECTED
-        if seen.status == inst.status or banned_still:
+        seen = resolve(probe.state, probe.code, inst)
+        if settled_status(inst.status, seen.status) == inst.status:
             unchanged[Status(inst.status)].append(inst.pk)
             continue
         _observe(inst, seen.status, seen.reason, now, summary)

@@ -17,9 +17,9 @@ from django.core.cache import caches
 from django.db import models
 from django.utils import timezone
 
-from instances.gateway import EvolutionClient, GatewayUnavailable, InstanceRequestFailed, resolve_status
+from instances.gateway import EvolutionClient, GatewayUnavailable, InstanceRequestFailed
+from instances.gateway.states import Observation, resolve
 from instances.models import Instance, OperatorAction, Status
-from instances.signals import status_changed
 from julia_monitor.lib.circuits import CircuitBreaker
 
 logger = logging.getLogger(__name__)
@@ -63,14 +63,6 @@ def _pairing_code(value: Any) -> str:
     return value.strip()[:32] if isinstance(value, str) else ""
 
 
-def observe(instance: Instance, status: str, reason: str = "", at: datetime | None = None) -> bool:
-    """Record a status seen outside the check cycle; tell the alert rules if it changed."""
-    change = instance.record_status(status, reason=reason, at=at)
-    if change is not None:
-        status_changed.send(sender=Instance, instance=instance, change=change)
-    return change is not None
-
-
 def _record(instance: Instance, user: Any, detail: str) -> OperatorAction:
     return OperatorAction.objects.create(
         kind=OperatorAction.Kind.RECONNECT, user=user, instance=instance, detail=detail[:300]
@@ -99,7 +91,7 @@ def request_reconnect(instance: Instance, user: Any, client: EvolutionClient | N
 
     state = body.get("instance", {}).get("state") if isinstance(body.get("instance"), dict) else None
     if state == "open":
-        observe(instance, Status.CONNECTED, reason="gateway confirmou conexão ao pedir reconexão")
+        instance.observe(Observation(Status.CONNECTED, "gateway confirmou conexão ao pedir reconexão"))
         action = _record(instance, user, Outcome.ALREADY_CONNECTED.label)
         return ReconnectResult(Outcome.ALREADY_CONNECTED, f"{instance.name} já está conectada.", action)
 
@@ -178,6 +170,5 @@ def probe_now(instance: Instance, client: EvolutionClient | None = None) -> bool
     result = client.probe_all([instance.name]).get(instance.name)
     if result is None or not result.ok:
         return False
-    seen = resolve_status(result, instance)
-    observe(instance, seen.status, reason=seen.reason, at=now)
+    instance.observe(resolve(result.state, result.code, instance), now)
     return True

@@ -22,10 +22,9 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from instances.evolution import TERMINAL_CODES, reason_for, status_from_state
-from instances.gateway import parse_datetime
+from instances.gateway.parsing import parse_datetime
+from instances.gateway.states import Observation, observed_live
 from instances.models import Instance, Status
-from instances.signals import status_changed
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +62,6 @@ class Envelope:
 class OutgoingMessage:
     message_id: str
     at: datetime
-
-
-@dataclass(frozen=True)
-class StatusObservation:
-    status: Status
-    reason: str
-    at: datetime
-    code: int | None = None
-    # The gateway's own date of the close, on the gateway's clock: identifies the close
-    # (a retried webhook carries the same one), never compared with the portal's clock.
-    code_at: datetime | None = None
 
 
 def normalize_event(name: str) -> str:
@@ -149,12 +137,9 @@ def ingest(envelope: Envelope, now: datetime) -> dict[str, Any]:
         # also let any sender of a stray name add rows the poller can never find.
         log.warning("Webhook %s de instância desconhecida %r ignorado", envelope.event, envelope.instance)
         return {"ok": True, "ignorado": True, "detail": "Instância desconhecida."}
-    if isinstance(parsed, StatusObservation):
-        change = instance.record_status(
-            parsed.status, parsed.reason, parsed.at, code=parsed.code, code_at=parsed.code_at
-        )
-        if change is not None:
-            status_changed.send(sender=Instance, instance=instance, change=change)
+    if isinstance(parsed, Observation):
+        # Dated on arrival, by the portal's clock (the gateway's only tells closes apart).
+        change = instance.observe(parsed, now)
         return {"ok": True, "evento": envelope.event, "status": instance.status, "mudou": change is not None}
     counted = sum(instance.record_sent(message.message_id, message.at) for message in parsed)
     return {"ok": True, "evento": envelope.event, "contabilizadas": counted, "repetidas": len(parsed) - counted}
@@ -245,41 +230,29 @@ def sane_time(seconds: float | None, now: datetime) -> datetime | None:
 # --- Status -------------------------------------------------------------------------------
 
 
-def parse_connection_update(envelope: Envelope, now: datetime) -> StatusObservation | None:
+def parse_connection_update(envelope: Envelope, now: datetime) -> Observation | None:
     data = require_object(envelope.data)
     state = data.get("state")
     if not isinstance(state, str):
         raise WebhookError(400, "connection.update sem data.state.")
-    return observation(state, status_code(data.get("statusReason")), now)
+    return observed_live(state, status_code(data.get("statusReason")))
 
 
-def parse_status_instance(envelope: Envelope, now: datetime) -> StatusObservation | None:
+def parse_status_instance(envelope: Envelope, now: datetime) -> Observation | None:
     data = require_object(envelope.data)
     state = data.get("status")
     if not isinstance(state, str):
         raise WebhookError(400, "status.instance sem data.status.")
-    # The observation is dated on arrival, by the portal's clock; disconnectionAt (the
-    # gateway's clock) only tells one close from another, so a retry of an old close is known.
-    seen = observation(state, status_code(data.get("disconnectionReasonCode")), now)
+    # disconnectionAt (the gateway's clock) only tells one close from another, so a retry of
+    # an old close is known.
+    seen = observed_live(state, status_code(data.get("disconnectionReasonCode")))
     if seen is None or seen.code is None:
         return seen
     return replace(seen, code_at=parse_datetime(data.get("disconnectionAt")))
 
 
-def parse_logout_instance(envelope: Envelope, now: datetime) -> StatusObservation:
-    return StatusObservation(status=Status.DISCONNECTED, reason="logout", at=now)
-
-
-def observation(state: str, code: int | None, at: datetime) -> StatusObservation | None:
-    status = status_from_state(state, code)
-    if status == Status.UNKNOWN:
-        return None
-    if status not in (Status.DISCONNECTED, Status.BANNED):
-        return StatusObservation(status=status, reason="", at=at)
-    if state.strip().lower() == "refused":
-        return StatusObservation(status=status, reason="pareamento abandonado: limite de QR atingido", at=at)
-    terminal = code if code in TERMINAL_CODES else None
-    return StatusObservation(status=status, reason=reason_for(code) or "conexão encerrada", at=at, code=terminal)
+def parse_logout_instance(envelope: Envelope, now: datetime) -> Observation:
+    return Observation(Status.DISCONNECTED, "logout")
 
 
 def require_object(data: Any) -> dict[str, Any]:

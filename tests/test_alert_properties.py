@@ -37,7 +37,6 @@ from alerts.models import (
 )
 from alerts.rules import evaluate
 from instances.checks import GatewayView, record_view
-from instances.evolution import status_from_state
 from instances.gateway import (
     GatewayErrorKind,
     GatewayInstance,
@@ -46,6 +45,7 @@ from instances.gateway import (
     ProbeResult,
     gateway_failure,
 )
+from instances.gateway.states import status_from_state
 from instances.models import CheckCycle, Instance, Status, StatusChange
 from instances.webhooks import Envelope, ingest
 from julia_monitor.lib.circuits import CircuitBreaker

@@ -20,13 +20,19 @@ from instances.gateway import (
     GatewayUnavailable,
     InstanceRequestFailed,
     ProbeFailure,
+    ProbeResult,
     gateway_failure,
-    resolve_status,
 )
+from instances.gateway.states import Observation, resolve
 from instances.models import Instance, Status
 from tests.fakes_common import closed_port
 
 API_KEY = "simulator-key"
+
+
+def resolve_of(probe: ProbeResult, instance: Instance) -> Observation:
+    """What the cycle makes of an answered probe for ``instance``."""
+    return resolve(probe.state, probe.code, instance)
 
 
 def test_the_client_reads_its_defaults_from_settings(settings) -> None:
@@ -131,7 +137,7 @@ def test_a_ban_on_the_gateway_reads_as_banned(sim, client, code: int, status: St
     row = next(r for r in fetch(client) if r.name == "zap-01")
     result = client.probe_all(["zap-01"])["zap-01"]
 
-    assert resolve_status(result, synced(row, seen_connected)).status == status
+    assert resolve_of(result, synced(row, seen_connected)).status == status
 
 
 def test_a_logout_on_the_gateway_reads_as_disconnected(sim, client) -> None:
@@ -142,7 +148,7 @@ def test_a_logout_on_the_gateway_reads_as_disconnected(sim, client) -> None:
     row = next(r for r in fetch(client) if r.name == "zap-01")
     result = client.probe_all(["zap-01"])["zap-01"]
 
-    assert resolve_status(result, synced(row, seen_connected)).status == Status.DISCONNECTED
+    assert resolve_of(result, synced(row, seen_connected)).status == Status.DISCONNECTED
 
 
 def test_a_re_paired_instance_keeps_its_old_ban_code_but_reads_as_connected(sim, client) -> None:
@@ -153,7 +159,7 @@ def test_a_re_paired_instance_keeps_its_old_ban_code_but_reads_as_connected(sim,
     result = client.probe_all(["zap-01"])["zap-01"]
 
     assert row.disconnection_code == 403
-    assert resolve_status(result, synced(row, None)).status == Status.CONNECTED
+    assert resolve_of(result, synced(row, None)).status == Status.CONNECTED
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from instances.evolution import reason_for
 from instances.gateway import (
     GatewayErrorKind,
     GatewayInstance,
@@ -18,8 +17,8 @@ from instances.gateway import (
     ProbeResult,
     gateway_failure,
     parse_instance_row,
-    resolve_status,
 )
+from instances.gateway.states import Observation, reason_for, resolve
 from instances.models import Instance, Status
 
 # A real v2 fetchInstances row (docs/evolution.md §2.1), token shortened.
@@ -46,6 +45,11 @@ ELIAS_ROW = {
     ),
     "disconnectionAt": "2025-07-23T14:06:14.642Z",
 }
+
+
+def resolve_of(probe: ProbeResult, instance: Instance) -> Observation:
+    """What the cycle makes of an answered probe for ``instance``."""
+    return resolve(probe.state, probe.code, instance)
 
 
 def probe(state: str | None, code: int | None = None) -> ProbeResult:
@@ -147,12 +151,12 @@ SEEN_CONNECTED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     ],
 )
 def test_it_maps_each_live_state(state: str | None, status: Status) -> None:
-    assert resolve_status(probe(state), instance()).status == status
+    assert resolve_of(probe(state), instance()).status == status
 
 
 @pytest.mark.parametrize("code", [402, 403, 406])
 def test_a_close_with_a_ban_code_first_seen_after_the_last_connection_is_a_ban(code: int) -> None:
-    seen = resolve_status(probe("close"), instance(code, SEEN_CONNECTED + timedelta(minutes=1), SEEN_CONNECTED))
+    seen = resolve_of(probe("close"), instance(code, SEEN_CONNECTED + timedelta(minutes=1), SEEN_CONNECTED))
 
     assert seen.status == Status.BANNED
     assert f"({code})" in seen.reason
@@ -161,25 +165,25 @@ def test_a_close_with_a_ban_code_first_seen_after_the_last_connection_is_a_ban(c
 def test_a_ban_code_seen_before_the_last_connection_is_stale() -> None:
     stale = instance(403, SEEN_CONNECTED - timedelta(days=2), SEEN_CONNECTED)
 
-    assert resolve_status(probe("close"), stale).status == Status.DISCONNECTED
+    assert resolve_of(probe("close"), stale).status == Status.DISCONNECTED
 
 
 def test_a_stale_ban_code_on_an_open_instance_is_ignored() -> None:
     banned_once = instance(403, SEEN_CONNECTED)
 
-    assert resolve_status(probe("open"), banned_once) == resolve_status(probe("open"), instance())
-    assert resolve_status(probe("open"), banned_once).status == Status.CONNECTED
+    assert resolve_of(probe("open"), banned_once) == resolve_of(probe("open"), instance())
+    assert resolve_of(probe("open"), banned_once).status == Status.CONNECTED
 
 
 def test_a_fresh_401_needs_a_new_qr_but_is_not_a_ban() -> None:
-    seen = resolve_status(probe("close"), instance(401, SEEN_CONNECTED))
+    seen = resolve_of(probe("close"), instance(401, SEEN_CONNECTED))
 
     assert seen.status == Status.DISCONNECTED
     assert "QR" in seen.reason
 
 
 def test_a_v1_close_with_a_ban_status_reason_is_a_ban() -> None:
-    assert resolve_status(probe("close", code=403), instance()).status == Status.BANNED
+    assert resolve_of(probe("close", code=403), instance()).status == Status.BANNED
 
 
 def test_the_gateway_is_down_only_when_every_probe_fails_for_a_gateway_reason() -> None:

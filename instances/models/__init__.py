@@ -15,6 +15,7 @@ from instances.models.fleet import (
     hour_start,
     is_fresh,
     load_percent,
+    settled_status,
     shown_status,
     status_emoji,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "is_fresh",
     "load_percent",
     "prune_history",
+    "settled_status",
     "shown_status",
     "status_emoji",
 ]

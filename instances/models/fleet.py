@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, models, transaction
@@ -17,6 +18,10 @@ from instances.models.usage import (
     TOUCH_LAST_MESSAGE,
     UsageBucket,
 )
+from instances.signals import status_changed
+
+if TYPE_CHECKING:
+    from instances.gateway.states import Observation
 
 
 class Status(models.TextChoices):
@@ -65,6 +70,14 @@ def is_fresh(last_read_at: datetime | None, now: datetime) -> bool:
 def shown_status(status: str, last_read_at: datetime | None, now: datetime) -> str:
     """Return ``status``, or ``unknown`` when the reading behind it is stale (never counted online)."""
     return status if is_fresh(last_read_at, now) else Status.UNKNOWN
+
+
+def settled_status(current: str, seen: str) -> str:
+    """Return the status an observation leaves: a plain close after a ban is still the ban.
+
+    Only being seen connecting or connected again lifts a ban.
+    """
+    return Status.BANNED if current == Status.BANNED and seen == Status.DISCONNECTED else seen
 
 
 def load_percent(hour_used: int, hour_capacity: int, day_used: int, day_capacity: int) -> float:
@@ -174,6 +187,16 @@ class Instance(models.Model):
             return False
         return self.last_seen_connected_at is None or self.disconnection_seen_at > self.last_seen_connected_at
 
+    def observe(self, seen: Observation, at: datetime | None = None) -> StatusChange | None:
+        """Record a status seen outside the check cycle (a webhook, a live probe) and tell the alert rules.
+
+        The cycle records through ``record_status`` and tells the rules once, when it ends.
+        """
+        change = self.record_status(seen.status, seen.reason, at, code=seen.code, code_at=seen.code_at)
+        if change is not None:
+            status_changed.send(sender=Instance, instance=self, change=change)
+        return change
+
     def record_status(
         self,
         status: str,
@@ -204,8 +227,7 @@ class Instance(models.Model):
                 # last seen connected: old news either way.
                 self.refresh_from_db()
                 return None
-            if current.status == Status.BANNED and status == Status.DISCONNECTED:
-                status = Status.BANNED
+            status = settled_status(current.status, status)
             fields: dict[str, object] = {"last_checked_at": at}
             if read:
                 fields.update(last_read_at=at, consecutive_failures=0, last_error="")
