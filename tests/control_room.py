@@ -23,7 +23,7 @@ from alerts.tasks import evaluate_and_deliver
 from instances.checks import CycleSummary, run_cycle
 from instances.models import Instance, Status
 from instances.simulator import GatewaySimulator
-from tests.fakes_slack import FakeSlack, SlackPost
+from tests.fakes.slack import FakeSlack, SlackPost
 
 API_KEY = "simulator-key"
 SECRET = "segredo-do-webhook"

@@ -49,7 +49,7 @@ from instances.gateway import (
 from instances.models import CheckCycle, Instance, Status, StatusChange
 from instances.webhooks import Envelope, ingest
 from julia_monitor.circuits import CircuitBreaker
-from tests.fakes_slack import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 NAMES = ("zap-01", "zap-02", "zap-03")
 DEBOUNCE = 60

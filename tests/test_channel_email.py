@@ -9,7 +9,7 @@ import pytest
 from alerts.channels.base import TransportError
 from alerts.channels.email import EmailTransport
 from alerts.models import NotificationKind, Rule, Severity
-from tests.fakes_common import closed_port
+from tests.fakes.common import closed_port
 
 
 def send_error(message: object) -> TransportError:

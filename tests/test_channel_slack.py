@@ -1,4 +1,4 @@
-"""The Slack channel against a real local Slack (tests/fakes_slack.py) through the real slack-sdk."""
+"""The Slack channel against a real local Slack (tests/fakes/slack.py) through the real slack-sdk."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from alerts.channels import render
 from alerts.channels.base import TransportError
 from alerts.channels.slack import SlackTransport
 from alerts.models import NotificationKind, Rule, Severity
-from tests.fakes_common import closed_port
-from tests.fakes_slack import FakeSlack
+from tests.fakes.common import closed_port
+from tests.fakes.slack import FakeSlack
 
 
 @pytest.fixture(params=["webhook", "bot"])

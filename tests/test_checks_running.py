@@ -24,7 +24,7 @@ from tests.checks_helpers import (
     instance,
     sim_fixture,  # noqa: F401 (a fixture)
 )
-from tests.fakes_common import closed_port
+from tests.fakes.common import closed_port
 
 # --- One cycle at a time -------------------------------------------------------------------------
 

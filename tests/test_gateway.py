@@ -24,7 +24,7 @@ from instances.gateway import (
     resolve_status,
 )
 from instances.models import Instance, Status
-from tests.fakes_common import closed_port
+from tests.fakes.common import closed_port
 
 API_KEY = "simulator-key"
 

@@ -21,7 +21,7 @@ from tests.alert_pages_helpers import (
     row_of,
     viewer_fixture,  # noqa: F401 (a fixture)
 )
-from tests.fixtures_channels import FIRST_SEEN
+from tests.support import FIRST_SEEN
 
 pytestmark = pytest.mark.django_db
 

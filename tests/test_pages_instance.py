@@ -13,7 +13,7 @@ from django.utils.timezone import now as timezone_now
 
 from alerts.models import AlertState, Rule, Severity
 from instances.models import Doctor, Instance, OperatorAction, Status, StatusChange
-from tests.fakes_common import closed_port
+from tests.fakes.common import closed_port
 from tests.fleet_pages_helpers import (
     NOW,
     attr,

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes_common import wait_for_items
+from tests.fakes.common import wait_for_items
 
 # What Slack says with each status (webhook wording); other statuses say "internal_error".
 DEFAULT_ERRORS = {

@@ -1,46 +1,23 @@
-"""Fixtures that point the Slack and email channels at real local servers (tests/fakes_*.py)."""
+"""The fake outside services as fixtures: Slack and an SMTP server, real local servers (see slack.py and smtp.py).
+
+Registered for the whole suite by ``pytest_plugins`` in tests/conftest.py; the channels are pointed at them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import pytest
 from pytest_django.fixtures import Settings
 
 from alerts.channels.base import Item, Message
-from alerts.models import Alert, NotificationKind, Rule, Severity
-from instances.models import Instance
-from tests.fakes_slack import FakeSlack
-from tests.fakes_smtp import SmtpServer
+from alerts.models import Alert, NotificationKind
+from tests.fakes.slack import FakeSlack
+from tests.fakes.smtp import SmtpServer
+from tests.support import FIRST_SEEN
 
 ALERT_EMAILS = ["ops@example.com", "plantao@example.com"]
-# 10/03 14:05 in São Paulo (UTC-3): what the channels must print as "desde".
-FIRST_SEEN = datetime(2025, 3, 10, 17, 5, tzinfo=UTC)
-
-
-@pytest.fixture
-def make_alert(make_instance: Callable[..., Instance]) -> Callable[..., Alert]:
-    """Create an alert row directly: ``make_alert("zap-02", rule=Rule.INSTANCE_OFFLINE)``.
-
-    An instance of that name is created on first use; ``instance=None`` makes a fleet alert.
-    Defaults: a ban of zap-01, first seen at ``FIRST_SEEN``.
-    """
-
-    def make(name: str | None = "zap-01", **fields: Any) -> Alert:
-        instance = None
-        if name is not None:
-            instance = Instance.objects.filter(name=name).first() or make_instance(name)
-        rule = fields.setdefault("rule", Rule.INSTANCE_BANNED)
-        fields.setdefault("severity", Severity.CRITICAL)
-        fields.setdefault("title", f"Instância {name} BANIDA")
-        fields.setdefault("message", f"{name} foi banida pelo WhatsApp: conta suspensa (403).")
-        fields.setdefault("first_seen_at", FIRST_SEEN)
-        fields.setdefault("key", f"{rule}:{instance.pk if instance else 'frota'}")
-        return Alert.objects.create(instance=instance, **fields)
-
-    return make
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.fakes_common import wait_for_items
+from tests.fakes.common import wait_for_items
 
 # aiosmtpd logs every SMTP command at INFO: noise in a failing test's output.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
