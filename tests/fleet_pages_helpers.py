@@ -1,4 +1,4 @@
-"""What the fleet pages' tests share: their moment, reading the HTML like a person, and a viewer."""
+"""What the fleet pages' tests share: their moment, and reading the HTML like a person."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
-from django.test import Client
 from django.test.html import Element, parse_html
 
 SP = ZoneInfo("America/Sao_Paulo")
@@ -47,14 +45,3 @@ def text(node: Element | str) -> str:
 
 def attr(node: Element, name: str, default: str | None = None) -> str | None:
     return dict(node.attributes).get(name, default)
-
-
-# --- The cast ------------------------------------------------------------------------------------
-
-
-# Fixtures here are registered under ``name=``: a test module imports ``x_fixture`` and asks for ``x``,
-# so the argument does not shadow the import (which ruff would flag as F811).
-@pytest.fixture(name="viewer")
-def viewer_fixture(client: Client, django_user_model) -> Client:
-    client.force_login(django_user_model.objects.create_user("leitora"))
-    return client

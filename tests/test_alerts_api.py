@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from alerts.models import Alert, AlertState, EventKind, Rule, Severity
 
@@ -19,18 +18,6 @@ def alert(make_instance) -> Alert:
         title="Instância zap-01 offline",
         message="zap-01 está desconectada.",
     )
-
-
-@pytest.fixture
-def operator(django_user_model):
-    user = django_user_model.objects.create_user("operadora")
-    user.user_permissions.add(Permission.objects.get(codename="change_alert"))
-    return user
-
-
-@pytest.fixture
-def viewer(django_user_model):
-    return django_user_model.objects.create_user("leitor")
 
 
 @pytest.mark.django_db

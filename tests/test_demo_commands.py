@@ -101,14 +101,7 @@ def test_the_story_is_the_same_for_the_same_seed():
     assert story(5) != story(6)
 
 
-@pytest.fixture
-def fast_hashing(settings):
-    # The real hasher is slow on purpose; these tests are about who gets created, not hashing.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.mark.django_db
-@pytest.mark.usefixtures("fast_hashing")
 def test_ensure_admin_creates_the_admin_once_and_shows_the_password_once(monkeypatch):
     monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
     first, second = io.StringIO(), io.StringIO()
@@ -124,7 +117,6 @@ def test_ensure_admin_creates_the_admin_once_and_shows_the_password_once(monkeyp
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("fast_hashing")
 def test_ensure_admin_takes_the_password_from_the_environment_without_printing_it(monkeypatch):
     monkeypatch.setenv("ADMIN_PASSWORD", "from-the-env-123")
     out = io.StringIO()
@@ -136,7 +128,6 @@ def test_ensure_admin_takes_the_password_from_the_environment_without_printing_i
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("fast_hashing")
 def test_ensure_admin_never_touches_an_ordinary_user_with_that_name():
     get_user_model().objects.create_user("admin", password="theirs-123")
 

@@ -12,12 +12,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "uma-senha-boa-de-verdade"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings) -> None:
-    """The real hasher costs about a second per password on these machines; what is tested is the same."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def person(django_user_model):
     user = django_user_model.objects.create_user("carla", password=PASSWORD)

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils.timezone import now as timezone_now
 
@@ -21,26 +20,9 @@ from tests.fleet_pages_helpers import (
     find_all,
     find_all_in,
     text,
-    viewer_fixture,  # noqa: F401 (a fixture)
 )
 
 API_KEY = "simulator-key"
-
-
-# --- The cast ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def operator_user(django_user_model):
-    user = django_user_model.objects.create_user("operadora")
-    user.user_permissions.add(Permission.objects.get(codename="reconnect_instance"))
-    return user
-
-
-@pytest.fixture
-def operator(client: Client, operator_user) -> Client:
-    client.force_login(operator_user)
-    return client
 
 
 @pytest.fixture
@@ -66,8 +48,8 @@ def dropped(gateway, make_instance) -> Instance:
 
 
 @pytest.mark.django_db
-def test_a_viewer_who_posts_reconnect_anyway_gets_403_and_nothing_changes(viewer, dropped, gateway) -> None:
-    response = viewer.post("/instancias/zap-01/reconectar")
+def test_a_viewer_who_posts_reconnect_anyway_gets_403_and_nothing_changes(as_viewer, dropped, gateway) -> None:
+    response = as_viewer.post("/instancias/zap-01/reconectar")
 
     assert response.status_code == 403
     assert gateway.request_count("/instance/connect") == 0
@@ -76,26 +58,26 @@ def test_a_viewer_who_posts_reconnect_anyway_gets_403_and_nothing_changes(viewer
 
 
 @pytest.mark.django_db
-def test_only_someone_allowed_to_reconnect_sees_the_button(viewer, operator_user, dropped) -> None:
-    assert not find_all(viewer.get("/instancias/zap-01/").content, "data-action", "reconnect")
-    assert "peça a um operador" in viewer.get("/instancias/zap-01/").content.decode()
+def test_only_someone_allowed_to_reconnect_sees_the_button(as_viewer, operator, dropped) -> None:
+    assert not find_all(as_viewer.get("/instancias/zap-01/").content, "data-action", "reconnect")
+    assert "peça a um operador" in as_viewer.get("/instancias/zap-01/").content.decode()
 
-    viewer.force_login(operator_user)
-    button = find(viewer.get("/instancias/zap-01/").content, "data-action", "reconnect")
+    as_viewer.force_login(operator)
+    button = find(as_viewer.get("/instancias/zap-01/").content, "data-action", "reconnect")
     assert text(button) == "Reconectar"
 
 
 @pytest.mark.django_db
-def test_a_connected_instance_offers_no_reconnect(operator, make_instance) -> None:
+def test_a_connected_instance_offers_no_reconnect(as_operator, make_instance) -> None:
     make_instance("zap-01", status=Status.CONNECTED)
 
-    assert not find_all(operator.get("/instancias/zap-01/").content, "data-action", "reconnect")
+    assert not find_all(as_operator.get("/instancias/zap-01/").content, "data-action", "reconnect")
 
 
 @pytest.mark.django_db
-def test_reconnect_is_post_only_and_needs_the_csrf_token(operator_user, dropped, gateway) -> None:
+def test_reconnect_is_post_only_and_needs_the_csrf_token(operator, dropped, gateway) -> None:
     strict = Client(enforce_csrf_checks=True)
-    strict.force_login(operator_user)
+    strict.force_login(operator)
 
     assert strict.get("/instancias/zap-01/reconectar").status_code == 405
     assert strict.post("/instancias/zap-01/reconectar").status_code == 403
@@ -145,8 +127,8 @@ def history(make_instance, make_alert) -> Instance:
 
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
-def test_the_instance_page_shows_status_since_when_and_usage(viewer, history) -> None:
-    page = viewer.get("/instancias/zap-01/").content
+def test_the_instance_page_shows_status_since_when_and_usage(as_viewer, history) -> None:
+    page = as_viewer.get("/instancias/zap-01/").content
 
     assert text(find(page, "id", "instance-status-badge")) == "🟢 Conectada"
     assert "desde 25/11/2026 11:30 (há 3 h)" in text(find(page, "class", "status-line"))
@@ -164,8 +146,8 @@ def test_the_instance_page_shows_status_since_when_and_usage(viewer, history) ->
 
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
-def test_the_chart_has_one_bar_per_hour_matching_the_usage(viewer, history) -> None:
-    page = viewer.get("/instancias/zap-01/").content
+def test_the_chart_has_one_bar_per_hour_matching_the_usage(as_viewer, history) -> None:
+    page = as_viewer.get("/instancias/zap-01/").content
 
     chart = find(page, "data-chart", "usage-24h")
     bars = find_all(page, "class", "hour")
@@ -183,8 +165,8 @@ def test_the_chart_has_one_bar_per_hour_matching_the_usage(viewer, history) -> N
 
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
-def test_it_shows_uptime_and_the_week_of_status_changes_newest_first(viewer, history) -> None:
-    page = viewer.get("/instancias/zap-01/").content
+def test_it_shows_uptime_and_the_week_of_status_changes_newest_first(as_viewer, history) -> None:
+    page = as_viewer.get("/instancias/zap-01/").content
 
     assert text(find(page, "data-uptime", "24h")) == "87.5% nas últimas 24 horas · fora do ar 3 h"
     assert text(find(page, "data-uptime", "7d")) == "91.1% nos últimos 7 dias · fora do ar 15 h"  # 153 of 168 h
@@ -199,7 +181,7 @@ def test_it_shows_uptime_and_the_week_of_status_changes_newest_first(viewer, his
 
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
-def test_a_stale_reading_is_shown_unknown_with_when_it_was_last_read(viewer, make_instance) -> None:
+def test_a_stale_reading_is_shown_unknown_with_when_it_was_last_read(as_viewer, make_instance) -> None:
     make_instance(
         "zap-01",
         status=Status.CONNECTED,
@@ -207,7 +189,7 @@ def test_a_stale_reading_is_shown_unknown_with_when_it_was_last_read(viewer, mak
         last_read_at=NOW - timedelta(minutes=10),
     )
 
-    page = viewer.get("/instancias/zap-01/").content
+    page = as_viewer.get("/instancias/zap-01/").content
 
     assert text(find(page, "id", "instance-status-badge")) == "❓ Desconhecida"
     assert attr(find(page, "class", "card status-area"), "data-status") == "unknown"
@@ -218,10 +200,10 @@ def test_a_stale_reading_is_shown_unknown_with_when_it_was_last_read(viewer, mak
 
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
-def test_a_fresh_reading_says_since_when_and_no_stale_note(viewer, make_instance) -> None:
+def test_a_fresh_reading_says_since_when_and_no_stale_note(as_viewer, make_instance) -> None:
     make_instance("zap-01", status=Status.CONNECTED, status_since=NOW - timedelta(hours=3))
 
-    page = viewer.get("/instancias/zap-01/").content
+    page = as_viewer.get("/instancias/zap-01/").content
 
     assert text(find(page, "id", "instance-status-badge")) == "🟢 Conectada"
     assert not find_all(page, "data-field", "stale")
@@ -230,7 +212,7 @@ def test_a_fresh_reading_says_since_when_and_no_stale_note(viewer, make_instance
 
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
-def test_the_reason_for_the_status_and_the_outage_clock_are_shown(viewer, make_instance) -> None:
+def test_the_reason_for_the_status_and_the_outage_clock_are_shown(as_viewer, make_instance) -> None:
     make_instance(
         "zap-01",
         status=Status.DISCONNECTED,
@@ -238,7 +220,7 @@ def test_the_reason_for_the_status_and_the_outage_clock_are_shown(viewer, make_i
         down_since=NOW - timedelta(hours=2),
     )
 
-    page = viewer.get("/instancias/zap-01/").content
+    page = as_viewer.get("/instancias/zap-01/").content
 
     assert text(find(page, "id", "instance-status-badge")) == "🔴 Desconectada"
     assert text(find(page, "data-field", "reason")) == "Motivo: o gateway não lista mais esta instância"
@@ -246,28 +228,28 @@ def test_the_reason_for_the_status_and_the_outage_clock_are_shown(viewer, make_i
 
 
 @pytest.mark.django_db
-def test_an_operator_may_reconnect_an_instance_whose_reading_is_stale(operator, make_instance) -> None:
+def test_an_operator_may_reconnect_an_instance_whose_reading_is_stale(as_operator, make_instance) -> None:
     make_instance("zap-01", status=Status.CONNECTED, last_read_at=timezone_now() - timedelta(hours=1))
 
-    assert find_all(operator.get("/instancias/zap-01/").content, "data-action", "reconnect")
+    assert find_all(as_operator.get("/instancias/zap-01/").content, "data-action", "reconnect")
 
 
 @pytest.mark.django_db
-def test_an_unknown_instance_gets_a_404_page(viewer) -> None:
-    response = viewer.get("/instancias/nao-existe/")
+def test_an_unknown_instance_gets_a_404_page(as_viewer) -> None:
+    response = as_viewer.get("/instancias/nao-existe/")
 
     assert response.status_code == 404
     assert "Não existe instância chamada “nao-existe”" in response.content.decode()
-    assert viewer.get("/instancias/nao-existe/estado").status_code == 404
-    assert viewer.get("/instancias/nao-existe/parcial").status_code == 404
+    assert as_viewer.get("/instancias/nao-existe/estado").status_code == 404
+    assert as_viewer.get("/instancias/nao-existe/parcial").status_code == 404
 
 
 # --- Reconnect, against the gateway simulator ---------------------------------------------------------
 
 
 @pytest.mark.django_db
-def test_an_operator_reconnects_and_sees_the_qr_code(operator, operator_user, dropped, gateway) -> None:
-    response = operator.post("/instancias/zap-01/reconectar")
+def test_an_operator_reconnects_and_sees_the_qr_code(as_operator, operator, dropped, gateway) -> None:
+    response = as_operator.post("/instancias/zap-01/reconectar")
 
     assert response.status_code == 302
     assert response["Location"] == "/instancias/zap-01/#reconnect"
@@ -275,12 +257,12 @@ def test_an_operator_reconnects_and_sees_the_qr_code(operator, operator_user, dr
     action = OperatorAction.objects.get()
     assert (action.kind, action.user, action.instance, action.detail) == (
         OperatorAction.Kind.RECONNECT,
-        operator_user,
+        operator,
         dropped,
         "QR code gerado (n.º 1)",
     )
     assert timezone_now() - action.created_at < timedelta(seconds=30)
-    page = operator.get(response["Location"]).content
+    page = as_operator.get(response["Location"]).content
     qr = find(page, "id", "reconnect-qr")
     assert attr(qr, "src").startswith("data:image/png;base64,")
     assert attr(qr, "alt") == "QR code para conectar a instância zap-01 ao WhatsApp"
@@ -289,17 +271,17 @@ def test_an_operator_reconnects_and_sees_the_qr_code(operator, operator_user, dr
     audit = text(find(page, "data-operator-action", "reconnect"))
     assert "operadora Pediu reconexão QR code gerado (n.º 1)" in audit
     # The code is shown once: a reload never asks the gateway for another one.
-    assert not find_all(operator.get("/instancias/zap-01/").content, "id", "reconnect-qr")
+    assert not find_all(as_operator.get("/instancias/zap-01/").content, "id", "reconnect-qr")
     assert gateway.request_count("/instance/connect") == 1
 
 
 @pytest.mark.django_db
 def test_a_gateway_that_cannot_be_reached_gets_a_clear_message_and_is_recorded_as_failed(
-    operator, dropped, settings
+    as_operator, dropped, settings
 ) -> None:
     settings.EVOLUTION_API_URL = f"http://127.0.0.1:{closed_port()}"
 
-    page = operator.post("/instancias/zap-01/reconectar", follow=True).content.decode()
+    page = as_operator.post("/instancias/zap-01/reconectar", follow=True).content.decode()
 
     assert "Não foi possível falar com o gateway (gateway inacessível). Nada foi alterado" in page
     assert 'id="reconnect-qr"' not in page
@@ -308,10 +290,10 @@ def test_a_gateway_that_cannot_be_reached_gets_a_clear_message_and_is_recorded_a
 
 
 @pytest.mark.django_db
-def test_a_gateway_error_answer_is_not_taken_for_a_qr_code(operator, dropped, gateway) -> None:
+def test_a_gateway_error_answer_is_not_taken_for_a_qr_code(as_operator, dropped, gateway) -> None:
     gateway.set_fault("zap-01", "error_body")
 
-    page = operator.post("/instancias/zap-01/reconectar", follow=True).content.decode()
+    page = as_operator.post("/instancias/zap-01/reconectar", follow=True).content.decode()
 
     assert "O gateway recusou a reconexão de zap-01: gateway respondeu com erro" in page
     assert 'id="reconnect-qr"' not in page
@@ -319,10 +301,10 @@ def test_a_gateway_error_answer_is_not_taken_for_a_qr_code(operator, dropped, ga
 
 
 @pytest.mark.django_db
-def test_reconnecting_an_instance_the_gateway_says_is_open_records_it_connected(operator, dropped, gateway) -> None:
+def test_reconnecting_an_instance_the_gateway_says_is_open_records_it_connected(as_operator, dropped, gateway) -> None:
     gateway.set_state("zap-01", "open")
 
-    page = operator.post("/instancias/zap-01/reconectar", follow=True).content.decode()
+    page = as_operator.post("/instancias/zap-01/reconectar", follow=True).content.decode()
 
     assert "zap-01 já está conectada." in page
     assert Instance.objects.get(name="zap-01").status == Status.CONNECTED
@@ -331,13 +313,13 @@ def test_reconnecting_an_instance_the_gateway_says_is_open_records_it_connected(
 
 @pytest.mark.django_db
 def test_the_state_endpoint_notices_the_instance_is_back_without_waiting_for_the_cycle(
-    viewer, dropped, gateway
+    as_viewer, dropped, gateway
 ) -> None:
-    assert viewer.get("/instancias/zap-01/estado").json()["status"] == "disconnected"
+    assert as_viewer.get("/instancias/zap-01/estado").json()["status"] == "disconnected"
     gateway.set_state("zap-01", "open")
 
     with time_machine.travel(timezone_now() + timedelta(seconds=6)):
-        body = viewer.get("/instancias/zap-01/estado").json()
+        body = as_viewer.get("/instancias/zap-01/estado").json()
 
     assert body == {
         "status": "connected",
@@ -348,36 +330,36 @@ def test_the_state_endpoint_notices_the_instance_is_back_without_waiting_for_the
     }
     change = StatusChange.objects.get(instance=dropped)
     assert (change.old_status, change.new_status) == ("disconnected", "connected")
-    assert text(find(viewer.get("/instancias/zap-01/parcial").content, "id", "instance-status-badge")) == (
+    assert text(find(as_viewer.get("/instancias/zap-01/parcial").content, "id", "instance-status-badge")) == (
         "🟢 Conectada"
     )
 
 
 @pytest.mark.django_db
-def test_the_state_endpoint_asks_the_gateway_at_most_once_every_few_seconds(viewer, dropped, gateway) -> None:
+def test_the_state_endpoint_asks_the_gateway_at_most_once_every_few_seconds(as_viewer, dropped, gateway) -> None:
     for _ in range(3):
-        viewer.get("/instancias/zap-01/estado")
+        as_viewer.get("/instancias/zap-01/estado")
 
     assert gateway.request_count("/instance/connectionState/zap-01") == 1
 
 
 @pytest.mark.django_db
-def test_the_state_endpoint_answers_from_the_database_when_the_gateway_is_down(viewer, dropped, settings) -> None:
+def test_the_state_endpoint_answers_from_the_database_when_the_gateway_is_down(as_viewer, dropped, settings) -> None:
     settings.EVOLUTION_API_URL = f"http://127.0.0.1:{closed_port()}"
 
-    body = viewer.get("/instancias/zap-01/estado").json()
+    body = as_viewer.get("/instancias/zap-01/estado").json()
 
     assert body["status"] == "disconnected"
     assert Instance.objects.get(name="zap-01").consecutive_failures == 0  # the cycle owns failure counts
 
 
 @pytest.mark.django_db
-def test_the_state_endpoint_reports_a_stale_reading_as_unknown(viewer, make_instance, settings) -> None:
+def test_the_state_endpoint_reports_a_stale_reading_as_unknown(as_viewer, make_instance, settings) -> None:
     settings.EVOLUTION_API_URL = f"http://127.0.0.1:{closed_port()}"
     settings.EVOLUTION_API_KEY = API_KEY
     make_instance("zap-01", status=Status.CONNECTED, last_read_at=timezone_now() - timedelta(minutes=10))
 
-    body = viewer.get("/instancias/zap-01/estado").json()
+    body = as_viewer.get("/instancias/zap-01/estado").json()
 
     assert (body["status"], body["status_display"], body["emoji"]) == ("unknown", "Desconhecida", "❓")
     assert body["motivo"].startswith("sem leitura desde ")

@@ -19,7 +19,6 @@ from tests.fleet_pages_helpers import (
     find,
     find_all,
     text,
-    viewer_fixture,  # noqa: F401 (a fixture)
     walk,
 )
 
@@ -81,8 +80,8 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(client, make_instance, m
 
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
-def test_the_overview_shows_the_fleet_in_numbers(viewer, fleet) -> None:
-    page = viewer.get("/").content
+def test_the_overview_shows_the_fleet_in_numbers(as_viewer, fleet) -> None:
+    page = as_viewer.get("/").content
 
     banner = find(page, "id", "fleet-status")
     assert attr(banner, "data-status") == "degraded"
@@ -101,8 +100,8 @@ def test_the_overview_shows_the_fleet_in_numbers(viewer, fleet) -> None:
 
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
-def test_each_row_shows_status_in_words_usage_against_capacity_and_alerts(viewer, fleet) -> None:
-    page = viewer.get("/").content
+def test_each_row_shows_status_in_words_usage_against_capacity_and_alerts(as_viewer, fleet) -> None:
+    page = as_viewer.get("/").content
 
     rows = {attr(row, "data-instance"): row for row in find_all(page, "data-instance")}
     assert list(rows) == ["zap-ban", "zap-down", "zap-hot", "zap-idle", "zap-odd", "zap-wait"]
@@ -122,14 +121,16 @@ def test_each_row_shows_status_in_words_usage_against_capacity_and_alerts(viewer
 
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
-def test_a_stale_reading_shows_unknown_since_when_and_counts_neither_online_nor_banned(viewer, make_instance) -> None:
+def test_a_stale_reading_shows_unknown_since_when_and_counts_neither_online_nor_banned(
+    as_viewer, make_instance
+) -> None:
     make_instance("zap-late", status=Status.CONNECTED, last_read_at=NOW - timedelta(minutes=10))
     make_instance("zap-old", status=Status.BANNED, last_read_at=NOW - timedelta(days=1, hours=5))
     make_instance("zap-never", status=Status.CONNECTED, last_read_at=None)
     make_instance("zap-ok", status=Status.CONNECTED)
     make_instance("zap-gone", status=Status.DISCONNECTED, status_reason="o gateway não lista mais esta instância")
 
-    page = viewer.get("/").content
+    page = as_viewer.get("/").content
 
     rows = {attr(row, "data-instance"): row for row in find_all(page, "data-instance")}
     status = {name: (attr(row, "data-status"), text(row.children[1])) for name, row in rows.items()}
@@ -156,17 +157,17 @@ def test_a_stale_reading_shows_unknown_since_when_and_counts_neither_online_nor_
     ],
 )
 def test_the_banner_uses_the_same_rules_and_words_as_the_api(
-    viewer, make_instance, statuses, sent_today, status, banner
+    as_viewer, make_instance, statuses, sent_today, status, banner
 ) -> None:
     first, _second = (make_instance(f"zap-{n}", status=s) for n, s in enumerate(statuses))
     if sent_today:
         first.record_sent(count=sent_today)
 
-    found = find(viewer.get("/").content, "id", "fleet-status")
+    found = find(as_viewer.get("/").content, "id", "fleet-status")
 
     assert attr(found, "data-status") == status
     assert text(found) == banner
-    assert viewer.get("/dashboard/instances").json()["status"] == status
+    assert as_viewer.get("/dashboard/instances").json()["status"] == status
 
 
 @pytest.mark.parametrize(
@@ -197,8 +198,8 @@ def test_durations_read_as_words(span, expected) -> None:
 
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
-def test_the_partial_is_just_the_refreshing_part_and_never_cached(viewer, fleet) -> None:
-    response = viewer.get("/frota/parcial")
+def test_the_partial_is_just_the_refreshing_part_and_never_cached(as_viewer, fleet) -> None:
+    response = as_viewer.get("/frota/parcial")
 
     body = response.content.decode()
     assert response.status_code == 200
@@ -207,7 +208,7 @@ def test_the_partial_is_just_the_refreshing_part_and_never_cached(viewer, fleet)
     assert text(find(response.content, "id", "fleet-status")) == "Degradada 2 de 6 online"
     assert len(find_all(response.content, "data-instance")) == 6
     assert "no-cache" in response["Cache-Control"]
-    assert attr(find(viewer.get("/").content, "id", "fleet-live"), "data-refresh-url") == "/frota/parcial"
+    assert attr(find(as_viewer.get("/").content, "id", "fleet-live"), "data-refresh-url") == "/frota/parcial"
 
 
 @pytest.mark.django_db
@@ -218,14 +219,14 @@ def test_the_partial_is_just_the_refreshing_part_and_never_cached(viewer, fleet)
         (7, "Monitor parado: última verificação há 7 min."),
     ],
 )
-def test_it_says_when_the_monitor_itself_has_stopped(viewer, make_instance, finished_minutes_ago, notice) -> None:
+def test_it_says_when_the_monitor_itself_has_stopped(as_viewer, make_instance, finished_minutes_ago, notice) -> None:
     make_instance("zap-01")
     if finished_minutes_ago is not None:
         at = NOW - timedelta(minutes=finished_minutes_ago)
         CheckCycle.objects.create(started_at=at - timedelta(seconds=2), finished_at=at)
 
     with time_machine.travel(NOW, tick=False):
-        found = find(viewer.get("/").content, "id", "monitor-stale")
+        found = find(as_viewer.get("/").content, "id", "monitor-stale")
 
     assert text(found).startswith(notice)
 
@@ -259,14 +260,16 @@ def _add_instances(first: int, last: int) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", ["/", "/frota/parcial"])
-def test_the_overview_costs_the_same_queries_for_5_or_60_instances(viewer, url, django_assert_max_num_queries) -> None:
+def test_the_overview_costs_the_same_queries_for_5_or_60_instances(
+    as_viewer, url, django_assert_max_num_queries
+) -> None:
     _add_instances(0, 5)
     with CaptureQueriesContext(connection) as small:
-        viewer.get(url)
+        as_viewer.get(url)
     _add_instances(5, 60)
 
     with django_assert_max_num_queries(len(small)):
-        response = viewer.get(url)
+        response = as_viewer.get(url)
 
     assert len(small) <= 5  # session, user, fleet, open alerts per instance, last cycle
     assert len(find_all(response.content, "data-instance")) == 60

@@ -16,12 +16,6 @@ from instances.roles import ADMINISTRATORS, OPERATORS, VIEWERS, assign_role, ens
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings) -> None:
-    """The real hasher costs about a second per password on these machines; what is tested is the same."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def perms_of(group_name: str) -> set[str]:
     group = Group.objects.get(name=group_name)
     return {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
