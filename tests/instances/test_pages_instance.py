@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,8 @@ from django.utils.timezone import now as timezone_now
 from alerts.models import AlertState, Rule, Severity
 from instances.models import Doctor, Instance, OperatorAction, Status, StatusChange
 from tests.fakes.common import closed_port
-from tests.fleet_pages_helpers import (
+from tests.instances.support import (
+    API_KEY,
     NOW,
     attr,
     find,
@@ -22,19 +22,12 @@ from tests.fleet_pages_helpers import (
     text,
 )
 
-API_KEY = "simulator-key"
-
 
 @pytest.fixture
-def gateway(settings) -> Iterator[object]:
-    """The gateway simulator, configured as the portal's gateway."""
-    from instances.simulator import GatewaySimulator
-
-    with GatewaySimulator(api_key=API_KEY, seed=1) as sim:
-        settings.EVOLUTION_API_URL = sim.url
-        settings.EVOLUTION_API_KEY = API_KEY
-        settings.EVOLUTION_TIMEOUT = 1.0
-        yield sim
+def gateway(gateway, settings) -> object:
+    """The folder's simulated gateway (tests/instances/conftest.py), with a 1 s probe timeout."""
+    settings.EVOLUTION_TIMEOUT = 1.0
+    return gateway
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from django.utils import timezone
 from alerts.models import AlertState, Rule, Severity
 from instances.models import CheckCycle, Instance, OperatorAction, Status
 from instances.templatetags.fleet import ago, duration
-from tests.fleet_pages_helpers import (
+from tests.instances.support import (
     NOW,
     attr,
     find,

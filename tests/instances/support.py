@@ -1,4 +1,4 @@
-"""What the fleet pages' tests share: their moment, and reading the HTML like a person."""
+"""What the fleet's tests import: the simulator's key, a fleet row by name, the pages' moment and HTML reading."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.test.html import Element, parse_html
+
+from instances.models import Instance
+
+API_KEY = "simulator-key"  # what the gateway simulator expects in these tests
 
 SP = ZoneInfo("America/Sao_Paulo")
 NOW = datetime(2026, 11, 25, 14, 30, tzinfo=SP)
@@ -45,3 +49,8 @@ def text(node: Element | str) -> str:
 
 def attr(node: Element, name: str, default: str | None = None) -> str | None:
     return dict(node.attributes).get(name, default)
+
+
+def instance(name: str) -> Instance:
+    """The row as the database holds it now."""
+    return Instance.objects.get(name=name)

@@ -15,13 +15,7 @@ from django.utils import timezone
 from instances.checks import run_cycle
 from instances.models import CheckCycle, Instance, Status, StatusChange
 from julia_monitor.circuits import CircuitBreaker, CircuitState
-from tests.checks_helpers import (
-    API_KEY,
-    fleet_fixture,  # noqa: F401 (a fixture)
-    gateway_fixture,  # noqa: F401 (a fixture)
-    instance,
-    sim_fixture,  # noqa: F401 (a fixture)
-)
+from tests.instances.support import API_KEY, instance
 
 # --- Discovery -----------------------------------------------------------------------------------
 

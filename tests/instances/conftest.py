@@ -1,4 +1,8 @@
-"""What the check cycle's tests share: the gateway simulator as the portal's gateway, and a fleet on it."""
+"""What the fleet's tests share: the gateway simulator, as the portal's gateway, and a fleet on it.
+
+A module about another fleet (the dashboard API, the overview) defines its own ``fleet``, which wins
+over this one in that module.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,19 @@ import pytest
 from django.utils import timezone
 
 from instances.models import Instance, Status
+from tests.instances.support import API_KEY
 
-API_KEY = "simulator-key"
 
-
-# Fixtures here are registered under ``name=``: a test module imports ``x_fixture`` and asks for ``x``,
-# so the argument does not shadow the import (which ruff would flag as F811).
-@pytest.fixture(name="sim")
-def sim_fixture() -> Iterator[object]:
+@pytest.fixture
+def sim() -> Iterator[object]:
     from instances.simulator import GatewaySimulator
 
     with GatewaySimulator(api_key=API_KEY, seed=1) as simulator:
         yield simulator
 
 
-@pytest.fixture(name="gateway")
-def gateway_fixture(sim, settings) -> object:
+@pytest.fixture
+def gateway(sim, settings) -> object:
     """The simulator, configured as the portal's gateway with a short probe timeout."""
     settings.EVOLUTION_API_URL = sim.url
     settings.EVOLUTION_API_KEY = API_KEY
@@ -32,8 +33,8 @@ def gateway_fixture(sim, settings) -> object:
     return sim
 
 
-@pytest.fixture(name="fleet")
-def fleet_fixture(gateway, make_instance) -> list[Instance]:
+@pytest.fixture
+def fleet(gateway, make_instance) -> list[Instance]:
     """Five instances, connected here and open on the gateway."""
     seen = timezone.now() - timedelta(minutes=1)
     instances = []
@@ -42,7 +43,3 @@ def fleet_fixture(gateway, make_instance) -> list[Instance]:
         gateway.add_instance(name, state="open", phone_number=f"55119999900{i:02d}")
         instances.append(make_instance(name, status=Status.CONNECTED, last_seen_connected_at=seen))
     return instances
-
-
-def instance(name: str) -> Instance:
-    return Instance.objects.get(name=name)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,8 +24,7 @@ from instances.gateway import (
 )
 from instances.models import Instance, Status
 from tests.fakes.common import closed_port
-
-API_KEY = "simulator-key"
+from tests.instances.support import API_KEY
 
 
 def test_the_client_reads_its_defaults_from_settings(settings) -> None:
@@ -47,14 +45,6 @@ def test_the_client_reads_its_defaults_from_settings(settings) -> None:
 
 
 # --- Against the simulator -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def sim() -> Iterator[object]:
-    from instances.simulator import GatewaySimulator
-
-    with GatewaySimulator(api_key=API_KEY, seed=1) as simulator:
-        yield simulator
 
 
 @pytest.fixture

@@ -18,13 +18,8 @@ from instances.checks import run_cycle
 from instances.gateway import EvolutionClient
 from instances.models import CheckCycle, MonitorLease, Status, StatusChange
 from instances.tasks import check_instances
-from tests.checks_helpers import (
-    fleet_fixture,  # noqa: F401 (a fixture)
-    gateway_fixture,  # noqa: F401 (a fixture)
-    instance,
-    sim_fixture,  # noqa: F401 (a fixture)
-)
 from tests.fakes.common import closed_port
+from tests.instances.support import instance
 
 # --- One cycle at a time -------------------------------------------------------------------------
 
