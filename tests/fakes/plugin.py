@@ -5,17 +5,13 @@ Registered for the whole suite by ``pytest_plugins`` in tests/conftest.py; the c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Iterator
 
 import pytest
 from pytest_django.fixtures import Settings
 
-from alerts.channels.base import Item, Message
-from alerts.models import Alert, NotificationKind
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import SmtpServer
-from tests.support import FIRST_SEEN
 
 ALERT_EMAILS = ["ops@example.com", "plantao@example.com"]
 
@@ -65,18 +61,3 @@ def smtp_server(settings: Settings) -> Iterator[SmtpServer]:
         settings.EMAIL_TIMEOUT = 2
         settings.ALERT_EMAILS = list(ALERT_EMAILS)
         yield server
-
-
-@pytest.fixture
-def make_message() -> Callable[..., Message]:
-    """Build a message: bare alerts are firings, ``(alert, kind)`` pairs say what is said.
-
-    ``at`` (when delivery builds it) defaults to 12 minutes after ``FIRST_SEEN``; keyword
-    arguments are the fleet context (``online=3, total=5``).
-    """
-
-    def make(*items: Alert | tuple[Alert, str], at: datetime | None = None, **context: int) -> Message:
-        built = [Item(i, NotificationKind.FIRING) if isinstance(i, Alert) else Item(i[0], i[1]) for i in items]
-        return Message(built, at or FIRST_SEEN + timedelta(minutes=12), dict(context))
-
-    return make

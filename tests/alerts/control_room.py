@@ -1,19 +1,17 @@
 """The portal in an incident: a simulated gateway, a real local Slack and a clock the test moves.
 
-``room`` gives tests the verbs incidents are made of — a check cycle, a status webhook, a
-person's resolution — each run as production runs it (the cycle and the webhook view, then
-the alert task they queue, inline as the worker would) at the room's clock.
+The ``room`` fixture (tests/alerts/conftest.py) gives tests the verbs incidents are made of — a
+check cycle, a status webhook, a person's resolution — each run as production runs it (the cycle
+and the webhook view, then the alert task they queue, inline as the worker would) at the room's clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
-import django_q.conf
-import pytest
 import time_machine
 from django.test import Client
 from django.utils import timezone
@@ -115,28 +113,3 @@ class ControlRoom:
     def open_alerts(self, rule: Rule | None = None) -> list[Alert]:
         alerts = Alert.objects.open()
         return list(alerts.filter(rule=rule) if rule else alerts)
-
-
-@pytest.fixture(name="room")
-def room_fixture(
-    settings: Any,
-    fake_slack: FakeSlack,
-    client: Client,
-    monkeypatch: pytest.MonkeyPatch,
-    django_capture_on_commit_callbacks: Any,
-) -> Iterator[ControlRoom]:
-    """An empty fleet on a simulated gateway; debounce 60 s, flapping 3 drops in 15 min."""
-    settings.EVOLUTION_API_KEY = API_KEY
-    settings.EVOLUTION_TIMEOUT = 0.5
-    settings.EVOLUTION_WEBHOOK_SECRET = SECRET
-    settings.OFFLINE_DEBOUNCE_SECONDS = 60
-    settings.GATEWAY_ALERT_AFTER_SECONDS = 90
-    settings.FLAP_DROPS = 3
-    settings.FLAP_WINDOW_MINUTES = 15
-    settings.STATUS_STALE_AFTER_SECONDS = 180
-    settings.CHANNEL_MIN_INTERVAL_SECONDS = 0
-    settings.REMINDER_MINUTES = {"critical": 30, "error": 60, "warning": 0}
-    monkeypatch.setattr(django_q.conf.Conf, "SYNC", True)
-    with GatewaySimulator(api_key=API_KEY, seed=1) as sim:
-        settings.EVOLUTION_API_URL = sim.url
-        yield ControlRoom(sim, fake_slack, client, lambda: django_capture_on_commit_callbacks(execute=True))

@@ -1,6 +1,6 @@
 """The delivery engine when sending fails: backoff, give-up, rate limits, broken channels, requeue, crashes.
 
-It runs against the real log channel and the recording ``Transport`` of ``delivery_helpers.py``.
+It runs against the real log channel and the recording ``Transport`` of ``support.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.utils import timezone
 from alerts.channels.base import Message, TransportError
 from alerts.delivery import requeue, unbreak
 from alerts.models import AlertEvent, Channel, ChannelStatus, EventKind, NotificationState
-from tests.delivery_helpers import T0, Recorder, deliver, details, queue, state
+from tests.alerts.support import T0, Recorder, deliver, details, queue, state
 
 # --- Failures, backoff, give-up ------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from alerts.models import (
     Severity,
 )
 from instances.models import Status
-from tests.delivery_helpers import T0, Recorder, deliver, details, no_sleep, queue, state
+from tests.alerts.support import T0, Recorder, deliver, details, no_sleep, queue, state
 
 
 @pytest.fixture

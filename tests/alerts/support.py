@@ -1,7 +1,12 @@
-"""What the delivery engine's tests share: a recording transport, and short ways to queue, deliver, read back."""
+"""What the alert tests import by name.
+
+For the delivery engine: a recording transport, and short ways to queue, deliver, read back.
+For the alert pages: an offline alert, and reading one row of the log.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from django.utils import timezone
@@ -9,7 +14,9 @@ from django.utils import timezone
 import alerts.delivery
 from alerts.channels.base import Message, Transport
 from alerts.delivery import deliver_due
-from alerts.models import AlertEvent, Channel, EventKind, Notification, NotificationKind
+from alerts.models import Alert, AlertEvent, Channel, EventKind, Notification, NotificationKind, Rule, Severity
+
+# --- The delivery engine --------------------------------------------------------------------------
 
 T0 = datetime(2025, 3, 10, 17, 0, tzinfo=UTC)  # 14:00 in São Paulo
 
@@ -62,3 +69,18 @@ def state(row: Notification) -> Notification:
 
 def details(alert, kind: EventKind) -> list[str]:
     return list(AlertEvent.objects.filter(alert=alert, kind=kind).values_list("detail", flat=True))
+
+
+# --- The alert pages ------------------------------------------------------------------------------
+
+
+def offline(make_alert, name: str, **fields) -> Alert:
+    fields.setdefault("title", f"Instância {name} offline")
+    return make_alert(name, rule=Rule.INSTANCE_OFFLINE, severity=Severity.ERROR, **fields)
+
+
+def row_of(page, alert: Alert) -> str:
+    html = page.content.decode()
+    match = re.search(rf'<tr class="alert-row[^"]*" data-alert="{alert.pk}".*?</tr>', html, re.S)
+    assert match, f"alert {alert.pk} is not on the page"
+    return match.group(0)

@@ -9,7 +9,7 @@ import pytest
 
 from alerts.models import Alert, AlertState, Resolution, Rule
 from instances.models import Instance, Status
-from tests.control_room import ControlRoom, room_fixture  # noqa: F401 (a fixture)
+from tests.alerts.control_room import ControlRoom
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from alerts.delivery import deliver_due
 from alerts.models import Alert, AlertState, Rule, Severity
 from alerts.rules import evaluate
 from instances.models import Status
-from tests.alert_pages_helpers import offline, row_of
+from tests.alerts.support import offline, row_of
 from tests.support import FIRST_SEEN
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import time_machine
 from django.test import Client
 
 from alerts.models import AlertState, EventKind, Notification
-from tests.alert_pages_helpers import offline, row_of
+from tests.alerts.support import offline, row_of
 from tests.support import FIRST_SEEN
 
 pytestmark = pytest.mark.django_db
