@@ -9,7 +9,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from instances.simulator import GatewaySimulator
-from tests.simulator_helpers import receiver_fixture  # noqa: F401 (a fixture)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from instances.simulator import GatewaySimulator
-from tests.simulator_helpers import receiver_fixture  # noqa: F401 (a fixture)
 
 KEY = "simulator-key"
 

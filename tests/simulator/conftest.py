@@ -48,10 +48,8 @@ class Receiver:
         self.server.server_close()
 
 
-# Fixtures here are registered under ``name=``: a test module imports ``x_fixture`` and asks for ``x``,
-# so the argument does not shadow the import (which ruff would flag as F811).
-@pytest.fixture(name="receiver")
-def receiver_fixture() -> Iterator[Receiver]:
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
     receiver = Receiver()
     yield receiver
     receiver.close()
