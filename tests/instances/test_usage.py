@@ -20,11 +20,6 @@ SP = ZoneInfo("America/Sao_Paulo")
 
 
 @pytest.fixture
-def api_key(db: None) -> str:
-    return ApiKey.issue("teste")[1]
-
-
-@pytest.fixture
 def instance(make_instance: Any) -> Any:
     return make_instance("zap-01")
 
