@@ -217,7 +217,7 @@ def measure(args: argparse.Namespace, logs: Path) -> bool:
     from django.core.management import call_command
 
     from instances.simulator import GatewaySimulator
-    from tests.fakes_slack import FakeSlack
+    from tests.fakes.slack import FakeSlack
 
     call_command("createcachetable", verbosity=0)  # circuit state for children without Redis
     names = [f"lat-{i:03d}" for i in range(1, args.alerts + 1)]

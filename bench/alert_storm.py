@@ -252,7 +252,7 @@ def scenario(label: str, down: int, args: argparse.Namespace, counter: AlertLogC
     from instances.gateway import EvolutionClient
     from instances.models import Instance, Status
     from instances.simulator import GatewaySimulator
-    from tests.fakes_slack import FakeSlack
+    from tests.fakes.slack import FakeSlack
 
     reset()
     names = [f"storm-{i:03d}" for i in range(1, args.instances + 1)]

@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/slack_outage.py \\
         [--mode 429|500|both] [--alerts 50] [--batches 20] [--outage 300] [--duration 600] [--step 5]
 
-A real fake Slack (``tests/fakes_slack.py``, the real slack-sdk talking HTTP on loopback) answers
+A real fake Slack (``tests/fakes/slack.py``, the real slack-sdk talking HTTP on loopback) answers
 every post with 429 + ``Retry-After`` (or 500) until a simulated clock reaches the end of the
 outage. Alerts open (and some resolve) in batches spread over the outage, each queued in the
 outbox as the rules engine does (``Alert.notify``); delivery passes run every ``--step``
@@ -104,7 +104,7 @@ def scenario(status: int, args: argparse.Namespace) -> bool:
     from alerts.delivery import deliver_due
     from alerts.models import Alert, AlertEvent, ChannelStatus, Notification, NotificationState
     from instances.models import Instance, Status
-    from tests.fakes_slack import FakeSlack
+    from tests.fakes.slack import FakeSlack
 
     for model in (Notification, AlertEvent, Alert, ChannelStatus, Instance):
         model.objects.all().delete()

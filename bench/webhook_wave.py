@@ -331,7 +331,7 @@ def measure(args: argparse.Namespace, logs: Path) -> bool:
     from django_q.models import Success
 
     from instances.simulator import GatewaySimulator
-    from tests.fakes_slack import FakeSlack
+    from tests.fakes.slack import FakeSlack
 
     call_command("createcachetable", verbosity=0)  # circuit state for children without Redis
     names = [f"{PREFIX}{i:04d}" for i in range(1, args.instances + 1)]

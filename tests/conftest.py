@@ -1,4 +1,8 @@
-"""The small cast shared by every test module."""
+"""The cast every folder shares: instances, API keys, alerts, people by role, and a fast password hasher.
+
+Each folder's conftest.py adds what only its modules share; the fake outside services (Slack,
+SMTP) are a plugin in tests/fakes/.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,20 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
+from pytest_django.fixtures import Settings
 
+from alerts.models import Alert, Rule, Severity
 from instances.models import ApiKey, Instance, Status
+from instances.roles import assign_role
+from tests.support import FIRST_SEEN
+
+pytest_plugins = ["tests.fakes.plugin"]
 
 # Property-based tests: enough examples to matter in CI, many more nightly
 # (``HYPOTHESIS_PROFILE=nightly make test``). Each example is a database-backed incident.
@@ -34,6 +45,12 @@ def _clean_caches() -> Iterator[None]:
     for alias in ("default", "shared"):
         if not isinstance(caches[alias], DatabaseCache):
             caches[alias].clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: Settings) -> None:
+    """The real hasher costs about a second per password on these machines; what is tested is the same."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -69,12 +86,73 @@ def api_client(client: Client, api_key: str) -> Client:
     return client
 
 
-# The fake Slack, the SMTP server and alert builders, for every module that needs them.
-from tests.fixtures_channels import (  # noqa: E402, F401
-    _no_proxy,
-    fake_slack,
-    fake_slack_bot,
-    make_alert,
-    make_message,
-    smtp_server,
-)
+@pytest.fixture
+def make_alert(make_instance: Callable[..., Instance]) -> Callable[..., Alert]:
+    """Create an alert row directly: ``make_alert("zap-02", rule=Rule.INSTANCE_OFFLINE)``.
+
+    An instance of that name is created on first use; ``instance=None`` makes a fleet alert.
+    Defaults: a ban of zap-01, first seen at ``FIRST_SEEN``.
+    """
+
+    def make(name: str | None = "zap-01", **fields: Any) -> Alert:
+        instance = None
+        if name is not None:
+            instance = Instance.objects.filter(name=name).first() or make_instance(name)
+        rule = fields.setdefault("rule", Rule.INSTANCE_BANNED)
+        fields.setdefault("severity", Severity.CRITICAL)
+        fields.setdefault("title", f"Instância {name} BANIDA")
+        fields.setdefault("message", f"{name} foi banida pelo WhatsApp: conta suspensa (403).")
+        fields.setdefault("first_seen_at", FIRST_SEEN)
+        fields.setdefault("key", f"{rule}:{instance.pk if instance else 'frota'}")
+        return Alert.objects.create(instance=instance, **fields)
+
+    return make
+
+
+# --- People, one per role (instances/roles.py), and a client logged in as each -----------------------
+# The logged-in clients are pytest-django's one ``client``: a test asking for two of them gets the last login.
+# A module whose assertions name its operator differently overrides ``operator_name``.
+
+
+@pytest.fixture
+def viewer(django_user_model: type[User]) -> User:
+    user = django_user_model.objects.create_user("leitor")
+    assign_role(user, "visualizador")
+    return user
+
+
+@pytest.fixture
+def operator_name() -> str:
+    return "operadora"
+
+
+@pytest.fixture
+def operator(django_user_model: type[User], operator_name: str) -> User:
+    user = django_user_model.objects.create_user(operator_name)
+    assign_role(user, "operador")
+    return user
+
+
+@pytest.fixture
+def administrator(django_user_model: type[User]) -> User:
+    user = django_user_model.objects.create_user("administradora")
+    assign_role(user, "administrador")
+    return user
+
+
+@pytest.fixture
+def as_viewer(client: Client, viewer: User) -> Client:
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def as_operator(client: Client, operator: User) -> Client:
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def as_administrator(client: Client, administrator: User) -> Client:
+    client.force_login(administrator)
+    return client

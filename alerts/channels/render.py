@@ -61,7 +61,7 @@ def alert_url(alert: Alert) -> str:
     """Return the alert's page in the portal: its timeline and, for operators, the action buttons.
 
     A literal path, not ``reverse()``: delivery must not depend on loading every page's URLconf
-    (tests/test_pages_alerts.py checks that these links open the pages).
+    (tests/alerts/test_pages_alerts.py checks that these links open the pages).
     """
     return f"{settings.SITE_URL}/alertas/{alert.pk}/"
 

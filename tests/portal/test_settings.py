@@ -1,0 +1,68 @@
+"""Settings come from the environment; unsafe production config is refused loudly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k" * 20 + "-production-secret-from-the-environment-0123456789",
+    "ALLOWED_HOSTS": "monitor.example.com",
+    "EVOLUTION_API_URL": "https://evolution.example.com",
+    "EVOLUTION_API_KEY": "global-key",
+    "EVOLUTION_WEBHOOK_SECRET": "webhook-secret",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+}
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # DJANGO_ALLOW_ASYNC_UNSAFE is the browser tests' (tests/browser/conftest.py), not production's.
+    dropped = {*PRODUCTION, "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in dropped}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_production_settings_pass_check_deploy() -> None:
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("SECRET_KEY", "SECRET_KEY must be set"),
+        ("ALLOWED_HOSTS", "ALLOWED_HOSTS must be set"),
+        ("EVOLUTION_API_URL", "EVOLUTION_API_URL must be set"),
+        ("EVOLUTION_WEBHOOK_SECRET", "EVOLUTION_WEBHOOK_SECRET must be set"),
+    ],
+)
+def test_production_without_a_required_setting_refuses_to_start(missing: str, message: str) -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+
+    result = manage("check", **env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_a_malformed_number_is_a_clear_error() -> None:
+    result = manage("check", EVOLUTION_TIMEOUT="cinco")
+
+    assert result.returncode != 0
+    assert "EVOLUTION_TIMEOUT must be a number" in result.stderr
