@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from alerts.models import Rule, Severity
+from instances.fleet import is_high_load
 from instances.models import CheckCycle, Instance, Status, StatusChange
 from julia_monitor.lib import text
 from julia_monitor.lib.text import plural
@@ -171,7 +172,7 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
     if drops:
         found.append(unstable_condition(instance, drops, now))
     load = instance.load_pct
-    if load > settings.CAPACITY_ALERT_PCT:
+    if is_high_load(load):
         found.append(
             Condition(
                 Rule.CAPACITY_HIGH,

@@ -19,7 +19,7 @@ from _setup import bench_database
 def seed(instances: int, history_days: int) -> None:
     from django.utils import timezone
 
-    from instances.dashboard import fleet_overview  # noqa: F401 - import cost outside the timing
+    from instances.fleet import fleet_overview  # noqa: F401 - import cost outside the timing
     from instances.models import Instance, Status, UsageBucket, hour_start
 
     statuses = [Status.CONNECTED] * 8 + [Status.DISCONNECTED, Status.BANNED, Status.CONNECTING]

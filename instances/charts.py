@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from instances.fleet import is_high_load
 from julia_monitor.lib.text import plural
 
 # Drawing units of the viewBox; the SVG scales to its box (width 100%), so at 375 px wide the
@@ -49,7 +50,10 @@ def usage_chart(points: Sequence[tuple[datetime, int]], capacity_per_hour: int) 
     for index, (hour, count) in enumerate(points):
         local = timezone.localtime(hour)
         x = LEFT + index * slot
-        level = "full" if count >= capacity_per_hour else "high" if count > 0.8 * capacity_per_hour else ""
+        if count >= capacity_per_hour:
+            level = "full"
+        else:
+            level = "high" if is_high_load(100 * count / capacity_per_hour) else ""
         bars.append(
             (
                 local.isoformat(timespec="minutes"),

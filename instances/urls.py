@@ -1,8 +1,9 @@
-"""Fleet pages: the overview, an instance's page, and the small endpoints behind fleet.js."""
+"""Fleet pages (the overview, an instance's page, the small endpoints behind fleet.js) and Evolution's webhook."""
 
 from django.urls import path
 
 from instances import views
+from instances.webhooks import evolution_webhook
 
 urlpatterns = [
     path("", views.overview, name="fleet-overview"),
@@ -11,4 +12,5 @@ urlpatterns = [
     path("instancias/<str:nome>/parcial", views.instance_status_partial, name="instance-status-partial"),
     path("instancias/<str:nome>/estado", views.instance_state, name="instance-state"),
     path("instancias/<str:nome>/reconectar", views.instance_reconnect, name="instance-reconnect"),
+    path("webhooks/evolution", evolution_webhook, name="evolution-webhook"),
 ]

@@ -13,11 +13,10 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from instances.dashboard import status_label, status_note
+from instances.fleet import status_label, status_note
 from instances.models import Instance, status_emoji
-from instances.pages_instance import StatusArea, instance_page, instance_with_usage
-from instances.pages_overview import NAME_SLOT, overview_page
-from instances.pages_reconnect import Outcome, pop_pending, probe_now, remember_pending, request_reconnect
+from instances.pages import NAME_SLOT, StatusArea, instance_page, instance_with_usage, overview_page
+from instances.reconnect import Outcome, pop_pending, probe_now, remember_pending, request_reconnect
 
 RECONNECT_PERMISSION = "instances.reconnect_instance"
 

@@ -56,7 +56,6 @@ api = NinjaAPI(
 
 api.add_router("/", "julia_monitor.health.router")
 api.add_router("/", "instances.api.router")
-api.add_router("/", "instances.usage_api.router")
 api.add_router("/", "alerts.api.router")
 
 # What django-ninja itself refuses before our code runs, said in the product's language.

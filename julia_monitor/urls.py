@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from instances.webhooks import evolution_webhook
 from julia_monitor.api import api
 
 admin.site.site_header = "Julia Monitor"
@@ -12,7 +11,6 @@ admin.site.index_title = "Administração"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("dashboard/", api.urls),
-    path("webhooks/evolution", evolution_webhook, name="evolution-webhook"),
     path("entrar/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("sair/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("instances.urls")),

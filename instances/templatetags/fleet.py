@@ -14,14 +14,11 @@ from urllib.parse import quote
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from instances.pages_overview import NAME_SLOT, OverviewRow
+from instances.fleet import is_high_load
+from instances.pages import NAME_SLOT, OverviewRow
 from julia_monitor.lib import text
 
 register = template.Library()
-
-# A meter turns amber above this share of the capacity and red at the limit (the capacity alert
-# fires above 80 %, settings.CAPACITY_ALERT_PCT, but the meter only reinforces the numbers).
-METER_HIGH_SHARE = 0.8
 
 
 @register.filter
@@ -59,7 +56,8 @@ METER_HTML = (
 
 def _meter(used: int, capacity: int, label: str) -> str:
     share = used / capacity if capacity else 0.0
-    level = " full" if share >= 1 else " high" if share > METER_HIGH_SHARE else ""
+    # Amber where the capacity alert fires, red at the limit; the colour only reinforces the numbers.
+    level = " full" if share >= 1 else " high" if is_high_load(share * 100) else ""
     width = f"{min(share, 1.0) * 100:.0f}"
     return METER_HTML.format(label=escape(label), level=level, width=width, used=int(used), capacity=int(capacity))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -12,9 +13,6 @@ from instances.models import Instance, Status, is_fresh, load_percent, shown_sta
 from julia_monitor.lib.text import clock
 
 STATUS_LABELS = dict(Status.choices)
-
-# Fleet capacity used above this share of today's capacity is a warning.
-CAPACITY_WARNING_PCT = 80.0
 
 
 class FleetStatus(models.TextChoices):
@@ -24,13 +22,19 @@ class FleetStatus(models.TextChoices):
     CRITICAL = "critical", "Crítica"
 
 
+def is_high_load(load_pct: float) -> bool:
+    """Return True above CAPACITY_ALERT_PCT (the specification's 80 %): an instance's load, the
+    fleet's capacity used today, a meter or a chart bar all run hot at the same point."""
+    return load_pct > settings.CAPACITY_ALERT_PCT
+
+
 def fleet_status(online: int, total: int, capacity_used_pct: float) -> FleetStatus:
     """Return the fleet status by the spec's rules, the most severe first."""
     if online == 0:
         return FleetStatus.CRITICAL
     if online < total / 2:
         return FleetStatus.DEGRADED
-    if capacity_used_pct > CAPACITY_WARNING_PCT:
+    if is_high_load(capacity_used_pct):
         return FleetStatus.WARNING
     return FleetStatus.HEALTHY
 
