@@ -7,8 +7,6 @@ class InstancesConfig(AppConfig):
     verbose_name = "Frota"
 
     def ready(self) -> None:
-        from instances.roles import ensure_roles
         from instances.tasks import ensure_schedules
 
         post_migrate.connect(ensure_schedules, sender=self)
-        post_migrate.connect(ensure_roles, sender=self)

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django_q",
     "instances",
     "alerts",
+    "julia_monitor",  # the portal: roles, people commands, the demo, the site stylesheet
 ]
 
 MIDDLEWARE = [

@@ -21,7 +21,7 @@ from pytest_django.fixtures import Settings
 
 from alerts.models import Alert, Rule, Severity
 from instances.models import ApiKey, Instance, Status
-from instances.roles import assign_role
+from julia_monitor.roles import assign_role
 from tests.support import FIRST_SEEN
 
 pytest_plugins = ["tests.fakes.plugin"]

@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 
 from instances.models import ApiKey, Instance, SentMessage, UsageBucket
-from instances.roles import assign_role
+from julia_monitor.roles import assign_role
 
 SP = ZoneInfo("America/Sao_Paulo")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from instances.roles import assign_role
+from julia_monitor.roles import assign_role
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from alerts.models import AlertState
-from instances.roles import ADMINISTRATORS, OPERATORS, VIEWERS, assign_role, ensure_roles
+from julia_monitor.roles import ADMINISTRATORS, OPERATORS, VIEWERS, assign_role, ensure_roles
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from instances.management.commands.run_demo import Child, Supervisor
 from instances.simulator import GatewaySimulator
+from julia_monitor.management.commands.run_demo import Child, Supervisor
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 TEN_PAST_TEN = datetime(2025, 10, 21, 10, 10, tzinfo=SAO_PAULO)

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 from django.db import transaction
 
-from instances.roles import ROLES, assign_role
+from julia_monitor.roles import ROLES, assign_role
 
 
 def _one_line(error: ValidationError) -> str:
