@@ -6,8 +6,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from alerts.choices import AlertState
 from alerts.delivery import requeue, unbreak
-from alerts.models import Alert, AlertEvent, AlertState, ChannelStatus, Notification
+from alerts.models import Alert, AlertEvent, ChannelStatus, Notification
 
 
 class ReadOnlyInline(admin.TabularInline):

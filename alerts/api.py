@@ -11,7 +11,8 @@ from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
 
-from alerts.models import Alert, AlertState, Resolution, Rule, Severity
+from alerts.choices import AlertState, Resolution, Rule, Severity
+from alerts.models import Alert
 from instances.models import ApiKey
 
 router = Router(tags=["alertas"])
@@ -123,15 +124,9 @@ def get_alert(alert_id: int) -> Alert:
 
 @router.get("/alerts", response=list[AlertaOut], summary="Histórico de alertas (abertos primeiro)")
 def list_alerts(request: HttpRequest, filtro: Query[AlertaFiltro]) -> list[dict]:
-    alerts = Alert.objects.select_related("instance", "acknowledged_by", "resolved_by")
-    if filtro.estado:
-        alerts = alerts.filter(state=filtro.estado)
-    if filtro.severidade:
-        alerts = alerts.filter(severity=filtro.severidade)
-    if filtro.regra:
-        alerts = alerts.filter(rule=filtro.regra)
-    if filtro.instancia:
-        alerts = alerts.filter(instance__name=filtro.instancia)
+    alerts = Alert.objects.select_related("instance", "acknowledged_by", "resolved_by").matching(
+        filtro.estado, filtro.severidade, filtro.regra, filtro.instancia
+    )
     return [alert_out(a) for a in alerts.open_first()[: filtro.limite]]
 
 

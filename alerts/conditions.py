@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from alerts.models import Rule, Severity
+from alerts.choices import Rule, Severity
 from instances.fleet import is_high_load
 from instances.models import CheckCycle, Instance, Status, StatusChange
 from julia_monitor.lib import text

@@ -13,6 +13,7 @@ inside the django-q2 task timeout (50 s): about one message a second per remote 
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -24,32 +25,24 @@ from django.db import DatabaseError, transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from alerts.channels.base import Item, Message, Transport, TransportError, get_transport
+from alerts.channels import TRANSPORTS, get_transport
+from alerts.channels.base import Item, Message, Transport, TransportError
+from alerts.choices import Channel, EventKind, NotificationKind, NotificationState, reading_order
 from alerts.delivery_outcomes import (
     fingerprint_of,
     label,
-    logger,
     record_broken,
+    record_delivered,
     record_failure,
     record_rate_limited,
-    record_sent,
 )
-from alerts.models import (
-    AlertEvent,
-    Channel,
-    ChannelStatus,
-    EventKind,
-    Notification,
-    NotificationKind,
-    NotificationState,
-    Severity,
-)
+from alerts.models import AlertEvent, ChannelStatus, Notification
 from instances.models import Instance, Status
 from julia_monitor.lib import text
 from julia_monitor.lib.text import plural
 
-# The log first: it is local, cannot be rate-limited, and is the record of last resort.
-CHANNEL_ORDER = (Channel.LOG, Channel.SLACK, Channel.EMAIL)
+logger = logging.getLogger(__name__)
+
 # Longer than a whole pass (budget + one send timeout), so a live pass never loses its claim.
 CLAIM_LEASE = timedelta(seconds=60)
 DEFAULT_MAX_MESSAGES = 20
@@ -58,9 +51,6 @@ DEFAULT_MAX_MESSAGES = 20
 PASS_BUDGET_SECONDS = 30.0
 # Remote services limit how fast we post; writing a log line needs no pacing.
 UNTHROTTLED = frozenset({Channel.LOG})
-
-_KIND_RANK = {NotificationKind.FIRING: 0, NotificationKind.REMINDER: 1, NotificationKind.RESOLVED: 2}
-_SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2}
 
 
 @dataclass
@@ -115,7 +105,7 @@ def deliver_due(
     if max_messages < 1:
         raise ValueError("max_messages must be at least 1")
     run = _Pass(now, sleep, transports or {}, max_messages, budget_seconds)
-    for channel in CHANNEL_ORDER:
+    for channel in TRANSPORTS:
         try:
             run.deliver_channel(channel)
         except DatabaseError:
@@ -268,7 +258,7 @@ class _Pass:
             # A bug in a transport is a failed attempt like any other: retried, never lost.
             logger.exception("%s transport crashed", label(channel))
             return self._failed(channel, transport, rows, claimed, TransportError(f"erro interno: {exc!r}"))
-        record_sent(channel, rows, self.clock(), recovered=channel in self.failing)
+        record_delivered(channel, rows, self.clock(), recovered=channel in self.failing)
         self.failing.discard(channel)
         self.report.sent += len(rows)
         self.report.messages += 1
@@ -310,7 +300,7 @@ def ordered_items(rows: Iterable[Notification]) -> list[Item]:
 
     def rank(row: Notification) -> tuple[int, int, datetime, int]:
         alert = row.alert
-        return (_KIND_RANK.get(row.kind, 9), _SEVERITY_RANK.get(alert.severity, 9), alert.first_seen_at, alert.pk)
+        return (*reading_order(row.kind, alert.severity), alert.first_seen_at, alert.pk)
 
     return [Item(alert=row.alert, kind=NotificationKind(row.kind)) for row in sorted(rows, key=rank)]
 

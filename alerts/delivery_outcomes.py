@@ -19,18 +19,11 @@ from django.db import transaction
 from django.db.models import F
 
 from alerts.channels.base import Transport, TransportError
-from alerts.models import (
-    AlertEvent,
-    Channel,
-    ChannelStatus,
-    EventKind,
-    Notification,
-    NotificationKind,
-    NotificationState,
-)
+from alerts.choices import Channel, EventKind, NotificationKind, NotificationState
+from alerts.models import AlertEvent, ChannelStatus, Notification
 from julia_monitor.lib import text
 
-logger = logging.getLogger("alerts.delivery")
+logger = logging.getLogger(__name__)
 
 # Never let a misbehaving Retry-After hold the alerts for longer than this.
 MAX_PAUSE_SECONDS = 900.0
@@ -77,7 +70,7 @@ def _notified_detail(channel: str, kinds: set[str], grouped: int) -> str:
     return f"{label(channel)}: {what}"
 
 
-def record_sent(channel: str, rows: Sequence[Notification], at: datetime, *, recovered: bool = False) -> None:
+def record_delivered(channel: str, rows: Sequence[Notification], at: datetime, *, recovered: bool = False) -> None:
     """Mark the rows of a delivered message sent and tell each alert's timeline.
 
     ``recovered``: the channel was failing until this message. Rows still backing off from

@@ -10,51 +10,47 @@ from django.db import models, transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
+from alerts.channels import get_transport
+from alerts.choices import (
+    OPEN_STATES,
+    RULE_CHANNELS,
+    SEVERITY_EMOJI,
+    AlertState,
+    Channel,
+    EventKind,
+    NotificationKind,
+    NotificationState,
+    Resolution,
+    Rule,
+    Severity,
+)
 from instances.models import Instance
 from julia_monitor.lib import text
 from julia_monitor.lib.circuits import CircuitState
 
 
-class Rule(models.TextChoices):
-    INSTANCE_OFFLINE = "instance_offline", "Instância offline"
-    INSTANCE_BANNED = "instance_banned", "Instância banida"
-    CAPACITY_HIGH = "capacity_high", "Capacidade alta"
-    ALL_OFFLINE = "all_offline", "Todas offline"
-    CONSECUTIVE_FAILURES = "consecutive_failures", "Falhas seguidas"
-    GATEWAY_UNREACHABLE = "gateway_unreachable", "Gateway inacessível"
-    INSTANCE_UNSTABLE = "instance_unstable", "Instância instável"
-
-
-class Severity(models.TextChoices):
-    WARNING = "warning", "Aviso"
-    ERROR = "error", "Erro"
-    CRITICAL = "critical", "Crítico"
-
-
-SEVERITY_EMOJI = {Severity.WARNING: "⚠️", Severity.ERROR: "🔴", Severity.CRITICAL: "🚨"}
-
-
-class AlertState(models.TextChoices):
-    FIRING = "firing", "Disparado"
-    ACKNOWLEDGED = "acknowledged", "Reconhecido"
-    RESOLVED = "resolved", "Resolvido"
-
-
-OPEN_STATES = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
-
-
-class Resolution(models.TextChoices):
-    """How an alert was closed; only ``cleared`` means the condition itself is over."""
-
-    CLEARED = "cleared", "condição normalizada"
-    MANUAL = "manual", "resolvido por uma pessoa"
-    SUPERSEDED = "superseded", "substituído pelo alerta de banimento"
-    DEACTIVATED = "deactivated", "instância desativada"
-
-
 class AlertQuerySet(models.QuerySet["Alert"]):
     def open(self) -> AlertQuerySet:
         return self.filter(state__in=OPEN_STATES)
+
+    def matching(
+        self,
+        estado: str | None = None,
+        severidade: str | None = None,
+        regra: str | None = None,
+        instancia: str | None = None,
+    ) -> AlertQuerySet:
+        """Return the alerts that match every filter given (the log's filters and the API's, by the same names)."""
+        alerts = self
+        if estado:
+            alerts = alerts.filter(state=estado)
+        if severidade:
+            alerts = alerts.filter(severity=severidade)
+        if regra:
+            alerts = alerts.filter(rule=regra)
+        if instancia:
+            alerts = alerts.filter(instance__name=instancia)
+        return alerts
 
     def open_first(self) -> AlertQuerySet:
         """Firing, then acknowledged, then resolved; newest first within each."""
@@ -160,19 +156,17 @@ class Alert(models.Model):
             if done:
                 detail = note or resolution.label
                 self.events.create(kind=EventKind.RESOLVED, actor=user, detail=detail, created_at=at)
-                self.notify(NotificationKind.RESOLVED, batch or new_batch(), at)
+                self.queue_notifications(NotificationKind.RESOLVED, batch or new_batch(), at)
         self.refresh_from_db()
         return bool(done)
 
-    def notify(self, kind: str, batch: str, at: datetime) -> list[Notification]:
+    def queue_notifications(self, kind: str, batch: str, at: datetime) -> list[Notification]:
         """Queue one notification per channel of the rule (the outbox), before anything is sent.
 
         Suppressed alerts (inhibited by a fleet alert) are not posted one by one: they only
         reach the log when they fire; their resolutions still go everywhere, summarised in
         the batch's grouped message.
         """
-        from alerts.channels.base import get_transport
-
         channels = RULE_CHANNELS[self.rule]
         if self.suppressed and kind != NotificationKind.RESOLVED:
             channels = tuple(c for c in channels if c == Channel.LOG)
@@ -203,19 +197,6 @@ def new_batch() -> str:
     return uuid.uuid4().hex
 
 
-class EventKind(models.TextChoices):
-    OPENED = "opened", "Aberto"
-    UPDATED = "updated", "Atualizado"
-    SUPPRESSED = "suppressed", "Suprimido (contado por outro alerta)"
-    NOTIFIED = "notified", "Notificado"
-    REMINDED = "reminded", "Lembrete"
-    DELIVERY_FAILED = "delivery_failed", "Falha de entrega"
-    DELIVERY_GAVE_UP = "delivery_gave_up", "Entrega esgotou tentativas"
-    REQUEUED = "requeued", "Reenfileirado"
-    ACKNOWLEDGED = "acknowledged", "Reconhecido"
-    RESOLVED = "resolved", "Resolvido"
-
-
 class AlertEvent(models.Model):
     """One line of an alert's timeline; append-only."""
 
@@ -234,26 +215,6 @@ class AlertEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({text.moment_exact(self.created_at)})"
-
-
-class Channel(models.TextChoices):
-    SLACK = "slack", "Slack"
-    EMAIL = "email", "E-mail"
-    LOG = "log", "Log"
-
-
-class NotificationKind(models.TextChoices):
-    FIRING = "firing", "Disparo"
-    REMINDER = "reminder", "Lembrete"
-    RESOLVED = "resolved", "Resolução"
-
-
-class NotificationState(models.TextChoices):
-    PENDING = "pending", "Pendente"
-    SENT = "sent", "Enviada"
-    FAILED = "failed", "Falhou"
-    # Decided but deliberately not sent: the channel is not configured ("undelivered by choice").
-    SUPPRESSED = "suppressed", "Não enviada (canal não configurado)"
 
 
 class NotificationQuerySet(models.QuerySet["Notification"]):
@@ -336,29 +297,6 @@ class ChannelStatus(models.Model):
         if self.is_paused(now):
             return CircuitState.HALF_OPEN  # rate-limited: delivering again after Retry-After
         return CircuitState.CLOSED
-
-
-def channel_circuits(now: datetime | None = None) -> dict[str, CircuitState]:
-    """Return the circuit state of every configured remote channel (Slack, email)."""
-    from alerts.channels.base import get_transport
-
-    now = now or timezone.now()
-    remote = [c for c in (Channel.SLACK, Channel.EMAIL) if get_transport(c).is_configured()]
-    statuses = {s.channel: s for s in ChannelStatus.objects.filter(channel__in=remote)}
-    return {str(c): statuses[c].circuit_state(now) if c in statuses else CircuitState.CLOSED for c in remote}
-
-
-# Where each rule is told, and which alerts wait for a person to close them.
-RULE_CHANNELS: dict[str, tuple[str, ...]] = {
-    Rule.INSTANCE_OFFLINE: (Channel.SLACK, Channel.LOG),
-    Rule.INSTANCE_BANNED: (Channel.SLACK, Channel.EMAIL, Channel.LOG),
-    Rule.CAPACITY_HIGH: (Channel.SLACK, Channel.LOG),
-    Rule.ALL_OFFLINE: (Channel.SLACK, Channel.LOG),
-    Rule.CONSECUTIVE_FAILURES: (Channel.LOG,),
-    Rule.GATEWAY_UNREACHABLE: (Channel.SLACK, Channel.LOG),
-    Rule.INSTANCE_UNSTABLE: (Channel.SLACK, Channel.LOG),
-}
-MANUAL_RESOLVE_RULES = frozenset({Rule.INSTANCE_BANNED})
 
 
 class EvaluationQueue(models.Model):

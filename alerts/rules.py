@@ -20,18 +20,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from alerts.choices import MANUAL_RESOLVE_RULES, AlertState, EventKind, NotificationKind, Resolution, Rule
 from alerts.conditions import FLEET_RULES, Condition, Fleet, detect
-from alerts.models import (
-    MANUAL_RESOLVE_RULES,
-    Alert,
-    AlertEvent,
-    AlertState,
-    EventKind,
-    NotificationKind,
-    Resolution,
-    Rule,
-    new_batch,
-)
+from alerts.models import Alert, AlertEvent, new_batch
 from instances.models import Status
 
 logger = logging.getLogger(__name__)
@@ -76,7 +67,7 @@ def open_alert(condition: Condition, now: datetime, batch: str, suppressed_by: s
                 detail = f"{suppressed_by}: registrado, não enviado individualmente."
                 events.append(AlertEvent(alert=alert, kind=EventKind.SUPPRESSED, detail=detail, created_at=now))
             AlertEvent.objects.bulk_create(events)
-            alert.notify(NotificationKind.FIRING, batch, now)
+            alert.queue_notifications(NotificationKind.FIRING, batch, now)
     except IntegrityError:
         # Another evaluation opened it a moment ago (the partial unique index said so).
         return None
@@ -91,7 +82,7 @@ def unsuppress(alert: Alert, now: datetime, batch: str) -> bool:
         alert.suppressed = False
         detail = "O alerta que reunia este terminou; a instância segue offline."
         alert.events.create(kind=EventKind.UPDATED, detail=detail)
-        alert.notify(NotificationKind.FIRING, batch, now)
+        alert.queue_notifications(NotificationKind.FIRING, batch, now)
     return True
 
 
@@ -114,7 +105,7 @@ def remind(now: datetime, batch: str) -> list[Alert]:
                 if not claimed:
                     continue
                 alert.events.create(kind=EventKind.REMINDED, detail=f"Sem reconhecimento há {minutes} min.")
-                alert.notify(NotificationKind.REMINDER, batch, now)
+                alert.queue_notifications(NotificationKind.REMINDER, batch, now)
             reminded.append(alert)
     return reminded
 

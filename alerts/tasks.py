@@ -13,6 +13,9 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
+from alerts.delivery import deliver_due
+from alerts.queueing import evaluation_slot
+from alerts.rules import evaluate
 from julia_monitor.lib.schedules import ScheduleSpec
 from julia_monitor.lib.schedules import ensure_schedules as ensure
 
@@ -23,8 +26,6 @@ SCHEDULES: dict[str, ScheduleSpec] = {
 
 def deliver_notifications() -> str:
     """Run one delivery pass; the summary line becomes the task's result in the admin."""
-    from alerts.delivery import deliver_due
-
     return str(deliver_due())
 
 
@@ -33,10 +34,6 @@ def evaluate_and_deliver(slot: datetime | None = None) -> str:
 
     ``slot`` is the coalescing claim that queued this run; it is freed at the end.
     """
-    from alerts.delivery import deliver_due
-    from alerts.queueing import evaluation_slot
-    from alerts.rules import evaluate
-
     with evaluation_slot(slot):
         evaluation = evaluate()
         return f"{evaluation}; entrega: {deliver_due()}"

@@ -116,7 +116,8 @@ def stages(samples: list[Sample]) -> Stages:
     """Split each latency at the rows the pipeline left: task enqueued, alert opened, log sent, Slack received."""
     from django_q.models import Task
 
-    from alerts.models import Alert, Notification, Rule
+    from alerts.choices import Rule
+    from alerts.models import Alert, Notification
 
     found = Stages([], [], [], [], [])
     deadline = time.monotonic() + 5  # the worker's monitor saves a task's row just after it ends
@@ -187,7 +188,7 @@ def consistency(posts: list[Any], names: list[str]) -> bool:
     """Check that each instance, closed once and never back, has one open alert and one firing post."""
     from django.db.models import Count, Q
 
-    from alerts.models import AlertState, Rule
+    from alerts.choices import AlertState, Rule
     from instances.models import Instance
 
     rows = Instance.objects.filter(name__in=names).annotate(

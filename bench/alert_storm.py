@@ -106,7 +106,8 @@ def run_round(run: Run, phase: Phase) -> tuple[int, int]:
 
 def settle(run: Run, phase: Phase, quiet_after: datetime) -> None:
     """Run rounds until past ``quiet_after`` a round changes nothing and nothing waits in the outbox."""
-    from alerts.models import Notification, NotificationState
+    from alerts.choices import NotificationState
+    from alerts.models import Notification
 
     started = time.perf_counter()
     for _ in range(MAX_ROUNDS):
@@ -149,7 +150,8 @@ def print_posts(posts: list[Any]) -> None:
 def going_down(run: Run, names: list[str], whole_fleet: bool, args: argparse.Namespace, targets: Targets) -> None:
     from django.conf import settings
 
-    from alerts.models import Alert, AlertEvent, EventKind, NotificationKind, Rule
+    from alerts.choices import EventKind, NotificationKind, Rule
+    from alerts.models import Alert, AlertEvent
 
     phase = run.phase("down")
     for name in names:
@@ -197,7 +199,8 @@ def going_down(run: Run, names: list[str], whole_fleet: bool, args: argparse.Nam
 
 
 def coming_back(run: Run, names: list[str], args: argparse.Namespace, targets: Targets) -> None:
-    from alerts.models import Alert, AlertEvent, AlertState, EventKind, Notification, NotificationKind
+    from alerts.choices import AlertState, EventKind, NotificationKind
+    from alerts.models import Alert, AlertEvent, Notification
 
     phase = run.phase("up")
     for name in names:

@@ -19,7 +19,8 @@ from _setup import bench_database
 def seed_alerts(total: int, open_count: int) -> None:
     from django.utils import timezone
 
-    from alerts.models import Alert, AlertState, Rule, Severity
+    from alerts.choices import AlertState, Rule, Severity
+    from alerts.models import Alert
     from instances.models import CheckCycle, Instance
 
     now = timezone.now()

@@ -65,7 +65,8 @@ def make_plan(start: datetime, alerts: int, batches: int, outage: float) -> list
 
 
 def run_batch(plan: Plan, instances: list[Any], opened: dict[int, Any]) -> None:
-    from alerts.models import Alert, AlertEvent, EventKind, NotificationKind, Rule, Severity, new_batch
+    from alerts.choices import EventKind, NotificationKind, Rule, Severity
+    from alerts.models import Alert, AlertEvent, new_batch
 
     batch = new_batch()
     for n in plan.opens:
@@ -81,7 +82,7 @@ def run_batch(plan: Plan, instances: list[Any], opened: dict[int, Any]) -> None:
             last_seen_at=plan.at,
         )
         AlertEvent.objects.create(alert=alert, kind=EventKind.OPENED, created_at=plan.at)
-        alert.notify(NotificationKind.FIRING, batch, plan.at)
+        alert.queue_notifications(NotificationKind.FIRING, batch, plan.at)
         opened[n] = alert
     for n in plan.resolves:
         opened[n].resolve(at=plan.at, batch=batch)
@@ -101,8 +102,9 @@ def scenario(status: int, args: argparse.Namespace) -> bool:
     from django.conf import settings
     from django.utils import timezone
 
+    from alerts.choices import NotificationState
     from alerts.delivery import deliver_due
-    from alerts.models import Alert, AlertEvent, ChannelStatus, Notification, NotificationState
+    from alerts.models import Alert, AlertEvent, ChannelStatus, Notification
     from instances.models import Instance, Status
     from tests.fakes.slack import FakeSlack
 

@@ -238,7 +238,8 @@ def settle(fake: Any, cycle: CycleWatch, children: Children, timeout: float) -> 
     from django.utils import timezone
     from django_q.models import OrmQ
 
-    from alerts.models import Notification, NotificationState
+    from alerts.choices import NotificationState
+    from alerts.models import Notification
 
     deadline = time.monotonic() + timeout
     posts, quiet_since = len(fake.messages), time.monotonic()
@@ -271,7 +272,8 @@ def report(
     from django.utils.timezone import localtime
 
     from alerts.channels.render import MAX_ITEMS
-    from alerts.models import Alert, Notification, NotificationKind
+    from alerts.choices import NotificationKind
+    from alerts.models import Alert, Notification
 
     ok_answers = sum(a.status == 200 for a in answers)
     changed = sum(a.changed for a in answers)

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
+from instances.checks import run_cycle
+from instances.models import prune_history as prune
 from julia_monitor.lib.schedules import ScheduleSpec
 from julia_monitor.lib.schedules import ensure_schedules as ensure
 
@@ -22,15 +24,11 @@ SCHEDULES: dict[str, ScheduleSpec] = {
 
 def check_instances() -> str:
     """Run one check cycle; the summary line becomes the task's result in the admin."""
-    from instances.checks import run_cycle
-
     return str(run_cycle())
 
 
 def prune_history() -> str:
     """Drop message ids past de-duplication age and old cycle rows; counts and history stay."""
-    from instances.models import prune_history as prune
-
     return prune()
 
 

@@ -18,7 +18,8 @@ from django.utils import timezone
 from ninja import Router, Schema
 from ninja import Status as Response
 
-from alerts.models import channel_circuits
+from alerts.channels import remote_channels
+from alerts.models import ChannelStatus
 from instances.models import CheckCycle, Instance, Status
 from julia_monitor.lib.circuits import CircuitState, circuit_states
 
@@ -61,9 +62,16 @@ def check_instances(report: HealthReport, now: datetime) -> None:
     report.details.update(instancias=f"{online}/{total} online", instancias_online=online, instancias_total=total)
 
 
-def check_circuits(report: HealthReport) -> None:
+def channel_circuits(now: datetime) -> dict[str, CircuitState]:
+    """Return each configured remote channel (Slack, email) as a circuit, as delivery last saw it."""
+    remote = [str(t.channel) for t in remote_channels()]
+    statuses = {s.channel: s for s in ChannelStatus.objects.filter(channel__in=remote)}
+    return {c: statuses[c].circuit_state(now) if c in statuses else CircuitState.CLOSED for c in remote}
+
+
+def check_circuits(report: HealthReport, now: datetime) -> None:
     try:
-        states = {**circuit_states(), **channel_circuits()}
+        states = {**circuit_states(), **channel_circuits(now)}
     except Exception:  # the shared cache or the database may be what is down
         logger.exception("health: could not read circuit state")
         report.checks["circuits"] = False
@@ -111,7 +119,7 @@ def run_health_checks(now: datetime | None = None) -> HealthReport:
     now = now or timezone.now()
     check_database(report)
     check_instances(report, now)
-    check_circuits(report)
+    check_circuits(report, now)
     check_redis(report)
     check_monitor_and_gateway(report, now)
     return report

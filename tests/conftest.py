@@ -19,7 +19,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from pytest_django.fixtures import Settings
 
-from alerts.models import Alert, Rule, Severity
+from alerts.choices import Rule, Severity
+from alerts.models import Alert
 from instances.models import ApiKey, Instance, Status
 from julia_monitor.roles import assign_role
 from tests.support import FIRST_SEEN

@@ -1,14 +1,19 @@
 """The small interface every delivery channel implements, and the registry that finds them.
 
-Adding a channel is adding a module with one ``Transport`` subclass and registering it here.
+Adding a channel is adding a module with one ``Transport`` subclass and registering it in
+``alerts.channels.TRANSPORTS``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from alerts.models import Alert, Channel, NotificationKind, Rule
+from alerts.choices import Channel, NotificationKind, Rule
+
+if TYPE_CHECKING:
+    from alerts.models import Alert  # the channels read alerts; they never import the models
 
 
 class TransportError(Exception):
@@ -59,16 +64,3 @@ class Transport:
     def send(self, message: Message) -> None:
         """Deliver the message or raise ``TransportError``."""
         raise NotImplementedError
-
-
-def get_transport(channel: str) -> Transport:
-    from alerts.channels.email import EmailTransport
-    from alerts.channels.log import LogTransport
-    from alerts.channels.slack import SlackTransport
-
-    transports: dict[str, type[Transport]] = {
-        Channel.SLACK: SlackTransport,
-        Channel.EMAIL: EmailTransport,
-        Channel.LOG: LogTransport,
-    }
-    return transports[channel]()

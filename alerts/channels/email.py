@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 
 from alerts.channels import render
 from alerts.channels.base import Message, Transport, TransportError
-from alerts.models import Channel
+from alerts.choices import Channel
 from julia_monitor.lib import text
 
 SUBJECT_PREFIX = "[Julia Monitor]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from alerts.channels.base import Message, Transport
-from alerts.models import Channel, NotificationKind, Severity
+from alerts.choices import Channel, NotificationKind, Severity
 
 logger = logging.getLogger("alerts")
 

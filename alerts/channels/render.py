@@ -8,21 +8,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils import timezone
 
 from alerts.channels.base import Item, Message
-from alerts.models import SEVERITY_EMOJI, Alert, NotificationKind, Resolution, Severity
+from alerts.choices import (
+    KIND_ORDER,
+    SEVERITY_EMOJI,
+    SEVERITY_ORDER,
+    NotificationKind,
+    Resolution,
+    Severity,
+    reading_order,
+)
 from julia_monitor.lib import text
+
+if TYPE_CHECKING:
+    from alerts.models import Alert  # the channels read alerts; they never import the models
 
 # A grouped message lists this many alerts, then "+N outros": a storm stays one readable post.
 MAX_ITEMS = 15
 
 RESOLVED_EMOJI = "✅"
 REMINDER_EMOJI = "🔁"
-SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2}
-KIND_RANK = {NotificationKind.FIRING: 0, NotificationKind.REMINDER: 1, NotificationKind.RESOLVED: 2}
 
 
 # How a closing is told, by how the alert was closed: emoji, lead word, why (beside the duration).
@@ -116,7 +126,7 @@ def ordered(message: Message) -> list[Item]:
     """Return the items worst first: new alerts by severity, then reminders, then resolutions."""
     return sorted(
         message.items,
-        key=lambda i: (KIND_RANK.get(i.kind, 9), SEVERITY_RANK.get(i.alert.severity, 9)),
+        key=lambda i: reading_order(i.kind, i.alert.severity),
     )
 
 
@@ -128,7 +138,7 @@ def views(message: Message) -> tuple[list[ItemView], int]:
 
 
 def _counts(message: Message) -> dict[str, int]:
-    counts = dict.fromkeys(KIND_RANK, 0)
+    counts = dict.fromkeys(KIND_ORDER, 0)
     for item in message.items:
         counts[item.kind] = counts.get(item.kind, 0) + 1
     return counts
@@ -136,7 +146,7 @@ def _counts(message: Message) -> dict[str, int]:
 
 def _worst_emoji(message: Message) -> str:
     firing = [i.alert.severity for i in message.items if i.kind == NotificationKind.FIRING]
-    worst = min(firing, key=lambda s: SEVERITY_RANK.get(s, 9), default=Severity.WARNING)
+    worst = min(firing, key=lambda s: SEVERITY_ORDER.get(s, 9), default=Severity.WARNING)
     return SEVERITY_EMOJI.get(worst, "")
 
 

@@ -20,7 +20,7 @@ from slack_sdk.webhook import WebhookClient
 
 from alerts.channels import render
 from alerts.channels.base import Message, Transport, TransportError
-from alerts.models import Channel, NotificationKind
+from alerts.choices import Channel, NotificationKind
 from julia_monitor.lib import text
 
 HEADER_MAX = 150  # Block Kit: header text is plain_text, at most 150 characters

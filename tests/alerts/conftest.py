@@ -11,7 +11,8 @@ import pytest
 from django.test import Client
 
 from alerts.channels.base import Item, Message
-from alerts.models import Alert, NotificationKind
+from alerts.choices import NotificationKind
+from alerts.models import Alert
 from instances.simulator import GatewaySimulator
 from tests.alerts.control_room import API_KEY, SECRET, ControlRoom
 from tests.fakes.slack import FakeSlack

@@ -16,7 +16,8 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from alerts.models import Alert, Resolution, Rule
+from alerts.choices import Resolution, Rule
+from alerts.models import Alert
 from alerts.tasks import evaluate_and_deliver
 from instances.checks import CycleSummary, run_cycle
 from instances.models import Instance, Status

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 import alerts.delivery
 from alerts.channels.base import Message, Transport
+from alerts.choices import Channel, EventKind, NotificationKind, Rule, Severity
 from alerts.delivery import deliver_due
-from alerts.models import Alert, AlertEvent, Channel, EventKind, Notification, NotificationKind, Rule, Severity
+from alerts.models import Alert, AlertEvent, Notification
 
 # --- The delivery engine --------------------------------------------------------------------------
 

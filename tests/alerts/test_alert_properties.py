@@ -23,18 +23,9 @@ import time_machine
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from alerts.choices import RULE_CHANNELS, AlertState, EventKind, NotificationKind, Resolution, Rule
 from alerts.delivery import deliver_due
-from alerts.models import (
-    RULE_CHANNELS,
-    Alert,
-    AlertEvent,
-    AlertState,
-    EventKind,
-    Notification,
-    NotificationKind,
-    Resolution,
-    Rule,
-)
+from alerts.models import Alert, AlertEvent, Notification
 from alerts.rules import evaluate
 from instances.checks import GatewayView, record_view
 from instances.gateway import (

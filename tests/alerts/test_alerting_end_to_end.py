@@ -13,7 +13,8 @@ import pytest
 from django.utils import timezone
 from django_q.models import Schedule
 
-from alerts.models import Alert, AlertState, Rule
+from alerts.choices import AlertState, Rule
+from alerts.models import Alert
 from instances.checks import run_cycle
 from instances.models import Instance, Status
 from instances.simulator import GatewaySimulator

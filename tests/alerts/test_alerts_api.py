@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.models import Alert, AlertState, EventKind, Rule, Severity
+from alerts.choices import AlertState, EventKind, Rule, Severity
+from alerts.models import Alert
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from alerts.channels.base import TransportError
 from alerts.channels.email import EmailTransport
-from alerts.models import NotificationKind, Rule, Severity
+from alerts.choices import NotificationKind, Rule, Severity
 from tests.fakes.common import closed_port
 
 

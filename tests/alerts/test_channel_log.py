@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 from alerts.channels.log import LogTransport
-from alerts.models import NotificationKind, Rule, Severity
+from alerts.choices import NotificationKind, Rule, Severity
 
 
 def test_each_alert_of_a_batch_is_logged_at_its_severity(make_alert, make_message, caplog):

@@ -10,7 +10,7 @@ import pytest
 from alerts.channels import render
 from alerts.channels.base import TransportError
 from alerts.channels.slack import SlackTransport
-from alerts.models import NotificationKind, Rule, Severity
+from alerts.choices import NotificationKind, Rule, Severity
 from julia_monitor.lib import text
 from tests.fakes.common import closed_port
 from tests.fakes.slack import FakeSlack

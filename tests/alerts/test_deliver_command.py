@@ -12,7 +12,8 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 import alerts.management.commands.deliver_notifications as command
-from alerts.models import Alert, Channel, Notification, NotificationKind, NotificationState
+from alerts.choices import Channel, NotificationKind, NotificationState
+from alerts.models import Alert, Notification
 from alerts.tasks import deliver_notifications, ensure_schedules, evaluate_and_deliver
 from instances.models import Status
 

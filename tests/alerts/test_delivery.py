@@ -17,17 +17,9 @@ from django.db import connection
 from django.utils import timezone
 
 import alerts.delivery
+from alerts.choices import Channel, EventKind, NotificationKind, NotificationState, Rule, Severity
 from alerts.delivery import deliver_due
-from alerts.models import (
-    Channel,
-    ChannelStatus,
-    EventKind,
-    Notification,
-    NotificationKind,
-    NotificationState,
-    Rule,
-    Severity,
-)
+from alerts.models import ChannelStatus, Notification
 from instances.models import Status
 from tests.alerts.support import T0, Recorder, deliver, details, no_sleep, queue, state
 
@@ -121,7 +113,7 @@ def test_unconfigured_channels_are_suppressed_from_the_start_and_never_attempted
     settings.SLACK_WEBHOOK_URL = settings.SLACK_BOT_TOKEN = ""
     settings.ALERT_EMAILS = []
     alert = make_alert("zap-01")  # a ban: Slack, email and the log
-    alert.notify(NotificationKind.FIRING, "b1", timezone.now())
+    alert.queue_notifications(NotificationKind.FIRING, "b1", timezone.now())
     late = queue(make_alert("zap-02"), Channel.SLACK)  # queued while Slack was still configured
     slack = Recorder()
     slack.configured = False

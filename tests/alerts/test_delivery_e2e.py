@@ -12,18 +12,9 @@ from itertools import pairwise
 
 import pytest
 
+from alerts.choices import Channel, EventKind, NotificationKind, NotificationState, Rule, Severity
 from alerts.delivery import deliver_due
-from alerts.models import (
-    AlertEvent,
-    Channel,
-    ChannelStatus,
-    EventKind,
-    Notification,
-    NotificationKind,
-    NotificationState,
-    Rule,
-    Severity,
-)
+from alerts.models import AlertEvent, ChannelStatus, Notification
 
 T0 = datetime(2025, 3, 10, 17, 20, tzinfo=UTC)  # 14:20 in São Paulo
 

@@ -14,8 +14,9 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from alerts.channels.base import Message, TransportError
+from alerts.choices import Channel, EventKind, NotificationState
 from alerts.delivery import requeue, unbreak
-from alerts.models import AlertEvent, Channel, ChannelStatus, EventKind, NotificationState
+from alerts.models import AlertEvent, ChannelStatus
 from tests.alerts.support import T0, Recorder, deliver, details, queue, state
 
 # --- Failures, backoff, give-up ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 import alerts.rules
+import alerts.tasks
 from alerts.models import Alert, EvaluationQueue
 from alerts.queueing import QUEUE_NAME, TASK, request_evaluation, slot_seconds
 from alerts.receivers import queue_evaluation
@@ -100,12 +101,12 @@ def test_requests_while_the_task_runs_queue_exactly_one_rerun(make_instance, mon
         return real_evaluate()
 
     assert request_evaluation()
-    monkeypatch.setattr(alerts.rules, "evaluate", evaluate_while_webhooks_arrive)
+    monkeypatch.setattr(alerts.tasks, "evaluate", evaluate_while_webhooks_arrive)
     run_queued()
 
     [rerun] = queued()
     assert rerun["func"] == TASK
-    monkeypatch.setattr(alerts.rules, "evaluate", real_evaluate)
+    monkeypatch.setattr(alerts.tasks, "evaluate", real_evaluate)
     run_queued()
     assert queued() == []  # nothing new arrived during the re-run: no third run
 
@@ -144,7 +145,7 @@ def test_an_evaluation_that_fails_still_frees_the_slot(monkeypatch) -> None:
         raise RuntimeError("boom")
 
     request_evaluation()
-    monkeypatch.setattr(alerts.rules, "evaluate", explode)
+    monkeypatch.setattr(alerts.tasks, "evaluate", explode)
     with pytest.raises(RuntimeError, match="boom"):
         run_queued()
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from alerts.models import Alert, AlertState, Resolution, Rule
+from alerts.choices import AlertState, Resolution, Rule
+from alerts.models import Alert
 from instances.models import Instance, Status
 from tests.alerts.control_room import ControlRoom
 

@@ -9,7 +9,8 @@ import pytest
 import time_machine
 from django.test import Client
 
-from alerts.models import AlertState, EventKind, Notification
+from alerts.choices import AlertState, EventKind
+from alerts.models import Notification
 from tests.alerts.support import offline, row_of
 from tests.support import FIRST_SEEN
 

@@ -9,8 +9,9 @@ import pytest
 import time_machine
 
 from alerts.channels import render
+from alerts.choices import AlertState, Rule, Severity
 from alerts.delivery import deliver_due
-from alerts.models import Alert, AlertState, Rule, Severity
+from alerts.models import Alert
 from alerts.rules import evaluate
 from instances.models import Status
 from tests.alerts.support import offline, row_of

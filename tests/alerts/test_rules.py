@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerts.models import Alert, AlertState, Channel, EventKind, Notification, NotificationKind, NotificationState, Rule
+from alerts.choices import AlertState, Channel, EventKind, NotificationKind, NotificationState, Rule
+from alerts.models import Alert, Notification
 from alerts.rules import evaluate
 from instances.models import CheckCycle, Instance, Status
 

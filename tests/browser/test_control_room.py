@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerts.models import Alert, AlertState, Rule, Severity
+from alerts.choices import AlertState, Rule, Severity
+from alerts.models import Alert
 from instances.models import CheckCycle, Instance, Status
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ import time_machine
 from django.test import Client
 from django.utils.timezone import now as timezone_now
 
-from alerts.models import AlertState, Rule, Severity
+from alerts.choices import AlertState, Rule, Severity
 from instances.models import Doctor, Instance, OperatorAction, Status, StatusChange
 from tests.fakes.common import closed_port
 from tests.instances.support import (

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from alerts.models import AlertState, Rule, Severity
+from alerts.choices import AlertState, Rule, Severity
 from instances.models import CheckCycle, Instance, OperatorAction, Status
 from instances.templatetags.fleet import ago, duration
 from tests.instances.support import (

@@ -118,7 +118,8 @@ def test_health_reveals_no_instance_names(client, healthy_fleet) -> None:
 
 @pytest.mark.django_db
 def test_a_broken_slack_channel_is_an_open_circuit(client, healthy_fleet, settings) -> None:
-    from alerts.models import Channel, ChannelStatus
+    from alerts.choices import Channel
+    from alerts.models import ChannelStatus
 
     settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/services/T/B/X"
     ChannelStatus.objects.create(channel=Channel.SLACK, broken_at=timezone.now(), broken_reason="404 no_service")
@@ -132,7 +133,8 @@ def test_a_broken_slack_channel_is_an_open_circuit(client, healthy_fleet, settin
 
 @pytest.mark.django_db
 def test_email_failing_in_a_row_is_an_open_circuit(client, healthy_fleet, settings) -> None:
-    from alerts.models import Channel, ChannelStatus
+    from alerts.choices import Channel
+    from alerts.models import ChannelStatus
 
     settings.ALERT_EMAILS = ["ops@example.com"]
     ChannelStatus.objects.create(channel=Channel.EMAIL, consecutive_failures=settings.CIRCUIT_FAILURE_THRESHOLD)

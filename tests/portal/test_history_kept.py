@@ -8,7 +8,8 @@ from django.contrib.auth.models import Permission, User
 from django.db.models import ProtectedError
 from django.test import Client
 
-from alerts.models import Alert, Notification, NotificationKind
+from alerts.choices import NotificationKind
+from alerts.models import Alert, Notification
 from instances.models import ApiKey, Instance
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +29,7 @@ def grant(user: User, *codenames: str) -> None:
 
 def test_an_instance_with_alerts_cannot_be_deleted_and_its_outbox_stays(make_alert) -> None:
     alert = make_alert("zap-01")
-    alert.notify(NotificationKind.FIRING, batch="b1", at=alert.first_seen_at)
+    alert.queue_notifications(NotificationKind.FIRING, batch="b1", at=alert.first_seen_at)
 
     with pytest.raises(ProtectedError):
         Instance.objects.get(name="zap-01").delete()

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from alerts.models import AlertState
+from alerts.choices import AlertState
 from julia_monitor.roles import ADMINISTRATORS, OPERATORS, VIEWERS, assign_role, ensure_roles
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.views import moment
+from alerts.pages import moment
 from instances.templatetags.fleet import ago
 from julia_monitor.lib import text
 

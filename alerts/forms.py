@@ -1,0 +1,43 @@
+"""The alert pages' forms: the log's filters (the API's names and values) and an action's note."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from alerts.choices import AlertState, Rule, Severity
+from alerts.models import AlertQuerySet
+from instances.models import Instance
+
+
+def _blank(choices: list[tuple[str, str]], label: str) -> list[tuple[str, str]]:
+    return [("", label), *choices]
+
+
+class AlertFilterForm(forms.Form):
+    """The log's filters: the same names and values as ``GET /dashboard/alerts``."""
+
+    estado = forms.ChoiceField(label="Estado", required=False, choices=_blank(AlertState.choices, "Todos"))
+    severidade = forms.ChoiceField(label="Severidade", required=False, choices=_blank(Severity.choices, "Todas"))
+    regra = forms.ChoiceField(label="Regra", required=False, choices=_blank(Rule.choices, "Todas"))
+    instancia = forms.ChoiceField(
+        label="Instância",
+        required=False,
+        error_messages={"invalid_choice": "Instância desconhecida: %(value)s."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # One query for the names, used both to validate and to list them (a fleet has ~1,000).
+        names = Instance.objects.order_by("name").values_list("name", flat=True)
+        self.fields["instancia"].choices = _blank([(n, n) for n in names], "Todas")
+
+    def filter(self, alerts: AlertQuerySet) -> AlertQuerySet:
+        """Apply the filters that are valid; an invalid one is shown as an error and ignored."""
+        data = getattr(self, "cleaned_data", {})
+        return alerts.matching(data.get("estado"), data.get("severidade"), data.get("regra"), data.get("instancia"))
+
+
+class ActionForm(forms.Form):
+    nota = forms.CharField(label="Nota (opcional)", required=False, max_length=500)
