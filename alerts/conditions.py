@@ -244,7 +244,7 @@ def fleet_conditions(fleet: Fleet, now: datetime) -> list[Condition]:
 
 
 # How the fleet alert names the states of its numbers: (one, many).
-STATE_WORDS = {
+STATE_WORDS: dict[str, tuple[str, str]] = {
     Status.DISCONNECTED: ("desconectada", "desconectadas"),
     Status.CONNECTING: ("conectando", "conectando"),
     Status.BANNED: ("banida", "banidas"),

@@ -36,7 +36,7 @@ REMINDER_EMOJI = "🔁"
 
 
 # How a closing is told, by how the alert was closed: emoji, lead word, why (beside the duration).
-CLOSINGS = {
+CLOSINGS: dict[str, tuple[str, str, str]] = {
     Resolution.CLEARED: (RESOLVED_EMOJI, "Resolvido", ""),
     Resolution.MANUAL: (RESOLVED_EMOJI, "Resolvido", ""),
     Resolution.SUPERSEDED: ("⛔", "Substituído", "a instância foi banida; segue no alerta de banimento"),

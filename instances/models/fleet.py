@@ -32,7 +32,7 @@ class Status(models.TextChoices):
     UNKNOWN = "unknown", "Desconhecida"
 
 
-STATUS_EMOJI = {
+STATUS_EMOJI: dict[str, str] = {
     Status.CONNECTED: "🟢",
     Status.DISCONNECTED: "🔴",
     Status.BANNED: "⛔",
