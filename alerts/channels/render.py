@@ -115,7 +115,7 @@ def view(item: Item, now: datetime | None = None) -> ItemView:
         title=alert.title,
         reason=alert.message,
         # Fleet alerts (all offline, gateway) have no instance: they are about the whole fleet.
-        instance=alert.instance.name if alert.instance_id else "frota",
+        instance=alert.instance.name if alert.instance is not None else "frota",
         since=text.moment(alert.first_seen_at),
         duration=duration(alert, now),
         url=alert_url(alert),
