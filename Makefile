@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` (the portal with a simulated fleet) and
-# `make test` (lint, format check and the whole suite). Everything else supports them.
+# `make test` (lint, format check, type check and the whole suite). Everything else supports them.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,10 +23,11 @@ run: $(VENV)/.runtime
 	@mkdir -p var
 	$(PY) manage.py run_demo --port $(PORT)
 
-## test: install test tools, run ruff (lint + format check), check for missing migrations, run the whole suite
+## test: install test tools, run ruff (lint + format check) and mypy, check for missing migrations, run the whole suite
 test: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	@mkdir -p var
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -40,4 +41,4 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

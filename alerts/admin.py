@@ -8,7 +8,8 @@ from django.http import HttpRequest
 
 from alerts.choices import AlertState
 from alerts.delivery import requeue, unbreak
-from alerts.models import Alert, AlertEvent, ChannelStatus, Notification
+from alerts.models import Alert, AlertEvent, AlertQuerySet, ChannelStatus, Notification
+from julia_monitor.roles import signed_in_user
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -74,8 +75,10 @@ class AlertAdmin(admin.ModelAdmin):
     inlines = [TimelineInline, NotificationInline]
     actions = ["acknowledge", "resolve"]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Alert]:
-        return super().get_queryset(request).open_first()
+    def get_queryset(self, request: HttpRequest) -> AlertQuerySet:
+        alerts = super().get_queryset(request)
+        assert isinstance(alerts, AlertQuerySet)  # Alert.objects is AlertQuerySet.as_manager()
+        return alerts.open_first()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -84,13 +87,13 @@ class AlertAdmin(admin.ModelAdmin):
         return False  # the history is never deleted
 
     @admin.action(description="Reconhecer os alertas selecionados", permissions=["change"])
-    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
-        done = sum(alert.acknowledge(request.user) for alert in queryset.filter(state=AlertState.FIRING))
+    def acknowledge(self, request: HttpRequest, queryset: AlertQuerySet) -> None:
+        done = sum(alert.acknowledge(signed_in_user(request)) for alert in queryset.filter(state=AlertState.FIRING))
         self.message_user(request, f"{done} alerta(s) reconhecido(s); eles não enviarão mais lembretes.")
 
     @admin.action(description="Resolver os alertas selecionados", permissions=["change"])
-    def resolve(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
-        done = sum(alert.resolve(request.user, note="resolvido no admin") for alert in queryset.open())
+    def resolve(self, request: HttpRequest, queryset: AlertQuerySet) -> None:
+        done = sum(alert.resolve(signed_in_user(request), note="resolvido no admin") for alert in queryset.open())
         self.message_user(request, f"{done} alerta(s) resolvido(s).")
 
 
@@ -106,7 +109,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reenfileirar as notificações que falharam", permissions=["change"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        done = requeue(queryset.values_list("pk", flat=True), request.user)
+        done = requeue(queryset.values_list("pk", flat=True), signed_in_user(request))
         self.message_user(request, f"{done} notificação(ões) reenfileirada(s) com novas tentativas.")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -124,7 +127,7 @@ class ChannelStatusAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reativar os canais selecionados (configuração corrigida)", permissions=["change"])
     def unbreak(self, request: HttpRequest, queryset: QuerySet[ChannelStatus]) -> None:
-        done = sum(unbreak(status.channel, request.user) for status in queryset)
+        done = sum(unbreak(status.channel, signed_in_user(request)) for status in queryset)
         self.message_user(request, f"{done} canal(is) reativado(s); as notificações pendentes saem na próxima entrega.")
 
     def has_add_permission(self, request: HttpRequest) -> bool:

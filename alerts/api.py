@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router, Schema
@@ -14,6 +14,7 @@ from pydantic import Field
 from alerts.choices import AlertState, Resolution, Rule, Severity
 from alerts.models import Alert
 from instances.models import ApiKey
+from julia_monitor.roles import signed_in_user
 
 router = Router(tags=["alertas"])
 
@@ -98,20 +99,21 @@ def alert_detail(alert: Alert) -> dict:
     }
 
 
-def acting_user(request: HttpRequest) -> AbstractBaseUser | None:
+def acting_user(request: HttpRequest) -> User | None:
     """The person behind a session; an API key acts as no one in particular (its name goes in the note)."""
-    return None if isinstance(request.auth, ApiKey) else request.user
+    return None if ApiKey.of_request(request) is not None else signed_in_user(request)
 
 
 def action_note(request: HttpRequest, note: str) -> str:
-    if isinstance(request.auth, ApiKey):
-        return f"via chave de API {request.auth.name}" + (f": {note}" if note else "")
+    key = ApiKey.of_request(request)
+    if key is not None:
+        return f"via chave de API {key.name}" + (f": {note}" if note else "")
     return note
 
 
 def require_operator(request: HttpRequest) -> None:
     """Acting on alerts needs an API key or a person allowed to change alerts (not a viewer)."""
-    if not isinstance(request.auth, ApiKey) and not request.user.has_perm("alerts.change_alert"):
+    if ApiKey.of_request(request) is None and not request.user.has_perm("alerts.change_alert"):
         raise HttpError(403, "Você não tem permissão para reconhecer ou resolver alertas.")
 
 

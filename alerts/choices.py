@@ -25,7 +25,7 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", "Crítico"
 
 
-SEVERITY_EMOJI = {Severity.WARNING: "⚠️", Severity.ERROR: "🔴", Severity.CRITICAL: "🚨"}
+SEVERITY_EMOJI: dict[str, str] = {Severity.WARNING: "⚠️", Severity.ERROR: "🔴", Severity.CRITICAL: "🚨"}
 
 
 class AlertState(models.TextChoices):
@@ -92,9 +92,9 @@ RULE_CHANNELS: dict[str, tuple[str, ...]] = {
 MANUAL_RESOLVE_RULES = frozenset({Rule.INSTANCE_BANNED})
 
 # The reading order of a message: new alerts first, then reminders, then resolutions; the
-# worst first within each.
-KIND_ORDER = {NotificationKind.FIRING: 0, NotificationKind.REMINDER: 1, NotificationKind.RESOLVED: 2}
-SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2}
+# worst first within each. Tables are keyed by str: a model field reads back the plain value.
+KIND_ORDER: dict[str, int] = {NotificationKind.FIRING: 0, NotificationKind.REMINDER: 1, NotificationKind.RESOLVED: 2}
+SEVERITY_ORDER: dict[str, int] = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2}
 
 
 def reading_order(kind: str, severity: str) -> tuple[int, int]:

@@ -89,7 +89,8 @@ def fleet_drop(instances: list[Instance]) -> datetime | None:
     """
     if not instances or any(i.status == Status.CONNECTED for i in instances):
         return None
-    return max(i.outage_started_at for i in instances)
+    # None only while connected, and none of them is.
+    return max(started for i in instances if (started := i.outage_started_at) is not None)
 
 
 @dataclass
@@ -158,6 +159,7 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
         )
     elif offline_is_confirmed(instance, now):
         started = instance.outage_started_at
+        assert started is not None  # an outage is confirmed only once it has a start
         found.append(
             Condition(
                 Rule.INSTANCE_OFFLINE,
@@ -244,7 +246,7 @@ def fleet_conditions(fleet: Fleet, now: datetime) -> list[Condition]:
 
 
 # How the fleet alert names the states of its numbers: (one, many).
-STATE_WORDS = {
+STATE_WORDS: dict[str, tuple[str, str]] = {
     Status.DISCONNECTED: ("desconectada", "desconectadas"),
     Status.CONNECTING: ("conectando", "conectando"),
     Status.BANNED: ("banida", "banidas"),

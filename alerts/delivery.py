@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -40,6 +41,9 @@ from alerts.models import AlertEvent, ChannelStatus, Notification
 from instances.models import Instance, Status
 from julia_monitor.lib import text
 from julia_monitor.lib.text import plural
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -325,12 +329,11 @@ def _reason(status: ChannelStatus) -> str:
     return status.broken_reason.strip() or "desconhecido"
 
 
-def _who(user: object | None) -> str:
-    get_username = getattr(user, "get_username", None)
-    return get_username() if callable(get_username) else "sistema"
+def _who(user: User | None) -> str:
+    return user.get_username() if user is not None else "sistema"
 
 
-def unbreak(channel: str, user: object | None = None, at: datetime | None = None) -> bool:
+def unbreak(channel: str, user: User | None = None, at: datetime | None = None) -> bool:
     """Re-enable a broken channel by hand (the admin's action); return False if it was not broken.
 
     Its pending notifications go out on the next pass.
@@ -350,7 +353,7 @@ def unbreak(channel: str, user: object | None = None, at: datetime | None = None
     return bool(done)
 
 
-def requeue(notification_ids: Iterable[int], user: object | None = None, at: datetime | None = None) -> int:
+def requeue(notification_ids: Iterable[int], user: User | None = None, at: datetime | None = None) -> int:
     """Give failed notifications a fresh retry budget (the admin's action); return how many.
 
     Only ``failed`` rows move, under a row lock, so two operators clicking at once requeue
@@ -372,7 +375,7 @@ def requeue(notification_ids: Iterable[int], user: object | None = None, at: dat
             AlertEvent(
                 alert_id=row.alert_id,
                 kind=EventKind.REQUEUED,
-                actor=user if getattr(user, "pk", None) else None,
+                actor=user,
                 detail=f"{label(row.channel)}: reenfileirada por {_who(user)}; "
                 f"entrega às {text.time_of_day(at)} ou logo após.",
                 created_at=at,

@@ -31,7 +31,9 @@ class AlertFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         # One query for the names, used both to validate and to list them (a fleet has ~1,000).
         names = Instance.objects.order_by("name").values_list("name", flat=True)
-        self.fields["instancia"].choices = _blank([(n, n) for n in names], "Todas")
+        instancia = self.fields["instancia"]
+        assert isinstance(instancia, forms.ChoiceField)  # the form's copy of the field declared above
+        instancia.choices = _blank([(n, n) for n in names], "Todas")
 
     def filter(self, alerts: AlertQuerySet) -> AlertQuerySet:
         """Apply the filters that are valid; an invalid one is shown as an error and ignored."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models, transaction
@@ -27,6 +28,9 @@ from alerts.choices import (
 from instances.models import Instance
 from julia_monitor.lib import text
 from julia_monitor.lib.circuits import CircuitState
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class AlertQuerySet(models.QuerySet["Alert"]):
@@ -121,7 +125,7 @@ class Alert(models.Model):
     def emoji(self) -> str:
         return SEVERITY_EMOJI.get(self.severity, "")
 
-    def acknowledge(self, user: object | None, at: datetime | None = None, note: str = "") -> bool:
+    def acknowledge(self, user: User | None, at: datetime | None = None, note: str = "") -> bool:
         """Acknowledge a firing alert: reminders stop. Return False if it was not firing."""
         at = at or timezone.now()
         with transaction.atomic():
@@ -135,7 +139,7 @@ class Alert(models.Model):
 
     def resolve(
         self,
-        user: object | None = None,
+        user: User | None = None,
         at: datetime | None = None,
         batch: str = "",
         note: str = "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import overload
 
 from alerts.choices import EventKind, NotificationState
 from alerts.models import Alert, AlertEvent, Notification
@@ -31,6 +32,12 @@ class Moment:
     @property
     def full(self) -> str:
         return text.moment_full(self.at)
+
+
+@overload
+def moment(at: datetime, now: datetime) -> Moment: ...
+@overload
+def moment(at: datetime | None, now: datetime) -> Moment | None: ...
 
 
 def moment(at: datetime | None, now: datetime) -> Moment | None:

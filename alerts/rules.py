@@ -176,7 +176,7 @@ def evaluate(now: datetime | None = None) -> Evaluation:
         if condition.rule == Rule.INSTANCE_OFFLINE:
             if fleet_down:
                 suppressed_by = "Alerta de frota ativo"
-            elif condition.instance.pk in flapping:
+            elif condition.instance is not None and condition.instance.pk in flapping:
                 suppressed_by = "Instância instável"
         if alert is None:
             if condition.opens and condition.key not in closed:

@@ -23,6 +23,7 @@ from alerts.forms import ActionForm, AlertFilterForm
 from alerts.models import Alert
 from alerts.pages import Row, moment, timeline
 from julia_monitor.lib import text
+from julia_monitor.roles import signed_in_user
 
 PER_PAGE = 50
 ACT_PERMISSION = "alerts.change_alert"
@@ -107,11 +108,11 @@ def _act(request: HttpRequest, alert_id: int, action: str) -> HttpResponse:
         return render(request, "alerts/detail.html", _detail_context(request, alert, form), status=400)
     note = form.cleaned_data["nota"].strip()
     if action == "ack":
-        if alert.acknowledge(request.user, note=note):
+        if alert.acknowledge(signed_in_user(request), note=note):
             messages.success(request, f"Alerta reconhecido: {alert.title}. Os lembretes param até a resolução.")
         else:
             messages.warning(request, _not_done(alert))
-    elif alert.resolve(request.user, note=note or "resolvido manualmente"):
+    elif alert.resolve(signed_in_user(request), note=note or "resolvido manualmente"):
         messages.success(request, f"Alerta resolvido: {alert.title}.")
     else:
         messages.warning(request, _not_done(alert))

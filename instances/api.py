@@ -274,7 +274,7 @@ REPORT_USAGE_PERMISSION = "instances.report_usage"
 
 def require_reporter(request: HttpRequest) -> None:
     """Reporting usage needs an API key or a person allowed to report it (not a viewer)."""
-    if not isinstance(request.auth, ApiKey) and not request.user.has_perm(REPORT_USAGE_PERMISSION):
+    if ApiKey.of_request(request) is None and not request.user.has_perm(REPORT_USAGE_PERMISSION):
         raise HttpError(403, "Você não tem permissão para registrar mensagens enviadas.")
 
 

@@ -105,9 +105,10 @@ def check_monitor_and_gateway(report: HealthReport, now: datetime) -> None:
         report.checks["monitor"] = False
         report.checks["gateway"] = False
         return
-    age = (now - last.finished_at).total_seconds() if last else None
-    report.checks["monitor"] = not CheckCycle.is_stale(last.finished_at if last else None, now)
-    report.details["ultimo_ciclo"] = timezone.localtime(last.finished_at).isoformat() if last else None
+    finished = last.finished_at if last else None
+    age = (now - finished).total_seconds() if finished is not None else None
+    report.checks["monitor"] = not CheckCycle.is_stale(finished, now)
+    report.details["ultimo_ciclo"] = timezone.localtime(finished).isoformat() if finished is not None else None
     report.details["ultimo_ciclo_ha_segundos"] = round(age) if age is not None else None
     # No cycle yet says nothing about the gateway; the monitor check already fails for it.
     report.checks["gateway"] = last is None or last.gateway_ok

@@ -12,9 +12,10 @@ from typing import Any
 
 from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Q
+from django.http import HttpRequest
 
 VIEWERS = "Visualizadores"
 OPERATORS = "Operadores"
@@ -76,7 +77,7 @@ def ensure_roles(sender: Any = None, using: str = DEFAULT_DB_ALIAS, verbosity: i
             group.permissions.set(perms)
 
 
-def assign_role(user: AbstractBaseUser, role: str) -> Group:
+def assign_role(user: User, role: str) -> Group:
     """Put ``user`` in the group of ``role`` (a key of ``ROLES``), out of the other two.
 
     Administrators get ``is_staff`` so they can open the admin; the other roles lose it
@@ -93,3 +94,10 @@ def assign_role(user: AbstractBaseUser, role: str) -> Group:
         user.is_staff = role == "administrador" or user.is_superuser
         user.save(update_fields=["is_staff"])
     return group
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """Return the person behind a request that a login already let in (a page, the admin, the API's session)."""
+    user = request.user
+    assert user.is_authenticated, "only behind login_required, the admin or the API's session auth"
+    return user

@@ -151,7 +151,8 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": Path(env_str("SQLITE_PATH") or BASE_DIR / "var" / "julia_monitor.sqlite3"),
+            # A str, as Django documents NAME (and as dj_database_url's DBConfig, which types DATABASES, says).
+            "NAME": str(Path(env_str("SQLITE_PATH") or BASE_DIR / "var" / "julia_monitor.sqlite3")),
             # Tests get an in-memory database that Django shares between threads.
             "OPTIONS": {},
         }
@@ -195,7 +196,7 @@ CACHES["shared"] = (
 )
 
 # --- django-q2 ----------------------------------------------------------------------------
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, str | int | bool] = {
     "name": "julia-monitor",
     "workers": env_int("Q_WORKERS", 2, minimum=1),
     # A one-minute job must finish well inside the minute; retry > timeout or the ORM

@@ -98,9 +98,8 @@ def render_email(message: Message) -> tuple[str, str, str]:
         "created_at": text.moment(message.created_at),
         "alerts_url": render.alerts_url(),
     }
-    subject = render_to_string("emails/alert_subject.txt", context)
     # A header must be one line: Django refuses newlines in a subject (header injection).
-    subject = " ".join(subject.split())
+    subject = " ".join(render_to_string("emails/alert_subject.txt", context).split())
     body = render_to_string("emails/alert_body.txt", context)
     html = render_to_string("emails/alert_body.html", context)
     return subject, body, html

@@ -9,7 +9,11 @@ from alerts.choices import Channel, NotificationKind, Severity
 
 logger = logging.getLogger("alerts")
 
-LEVELS = {Severity.WARNING: logging.WARNING, Severity.ERROR: logging.ERROR, Severity.CRITICAL: logging.CRITICAL}
+LEVELS: dict[str, int] = {
+    Severity.WARNING: logging.WARNING,
+    Severity.ERROR: logging.ERROR,
+    Severity.CRITICAL: logging.CRITICAL,
+}
 
 
 class LogTransport(Transport):

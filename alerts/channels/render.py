@@ -36,7 +36,7 @@ REMINDER_EMOJI = "🔁"
 
 
 # How a closing is told, by how the alert was closed: emoji, lead word, why (beside the duration).
-CLOSINGS = {
+CLOSINGS: dict[str, tuple[str, str, str]] = {
     Resolution.CLEARED: (RESOLVED_EMOJI, "Resolvido", ""),
     Resolution.MANUAL: (RESOLVED_EMOJI, "Resolvido", ""),
     Resolution.SUPERSEDED: ("⛔", "Substituído", "a instância foi banida; segue no alerta de banimento"),
@@ -115,7 +115,7 @@ def view(item: Item, now: datetime | None = None) -> ItemView:
         title=alert.title,
         reason=alert.message,
         # Fleet alerts (all offline, gateway) have no instance: they are about the whole fleet.
-        instance=alert.instance.name if alert.instance_id else "frota",
+        instance=alert.instance.name if alert.instance is not None else "frota",
         since=text.moment(alert.first_seen_at),
         duration=duration(alert, now),
         url=alert_url(alert),

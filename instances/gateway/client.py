@@ -74,6 +74,7 @@ def gateway_failure(results: Iterable[ProbeResult]) -> GatewayUnavailable | None
             return GatewayUnavailable(GatewayErrorKind(result.failure.value), http_status=result.http_status)
     if results and all(r.failure in GATEWAY_LEVEL_FAILURES or r.failure == ProbeFailure.TIMEOUT for r in results):
         first = next((r for r in results if r.failure != ProbeFailure.TIMEOUT), results[0])
+        assert first.failure is not None  # every probe failed: the test just above
         return GatewayUnavailable(GatewayErrorKind(first.failure.value), first.error, first.http_status)
     return None
 

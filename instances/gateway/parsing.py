@@ -111,7 +111,8 @@ def parse_connection_state(body: Any) -> tuple[str | None, int | None]:
         raise InstanceRequestFailed(ProbeFailure.BAD_BODY)
     if body.get("error") is True:
         raise InstanceRequestFailed(ProbeFailure.ERROR_BODY, text_of(body.get("message"))[:200])
-    inner = body.get("instance") if isinstance(body.get("instance"), dict) else body
+    nested = body.get("instance")
+    inner = nested if isinstance(nested, dict) else body
     if "instance" not in body and "state" not in body:
         raise InstanceRequestFailed(ProbeFailure.BAD_BODY)
     state = inner.get("state")

@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 
 def hash_api_key(key: str) -> str:
@@ -45,3 +49,10 @@ class ApiKey(models.Model):
         if key is not None and (key.last_used_at is None or timezone.now() - key.last_used_at > timedelta(minutes=1)):
             cls.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
         return key
+
+    @classmethod
+    def of_request(cls, request: HttpRequest) -> ApiKey | None:
+        """Return the key that authenticated an API request; None for a login session."""
+        # django-ninja sets ``request.auth`` (whatever the authenticator returned); HttpRequest does not declare it.
+        auth = getattr(request, "auth", None)
+        return auth if isinstance(auth, cls) else None

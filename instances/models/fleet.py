@@ -32,7 +32,7 @@ class Status(models.TextChoices):
     UNKNOWN = "unknown", "Desconhecida"
 
 
-STATUS_EMOJI = {
+STATUS_EMOJI: dict[str, str] = {
     Status.CONNECTED: "🟢",
     Status.DISCONNECTED: "🔴",
     Status.BANNED: "⛔",
@@ -105,7 +105,9 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
             .annotate(total=Sum("count"))
             .values("total")
         )
-        return self.annotate(
+        # django-stubs calls any name declared on the model a clash (no-redef); Django refuses only
+        # real fields, and ``Instance.msgs_hour``/``msgs_day`` are declared for the type checker alone.
+        return self.annotate(  # type: ignore[no-redef]
             msgs_hour=Coalesce(Subquery(buckets.filter(hour=this_hour).values("count")[:1]), 0),
             msgs_day=Coalesce(Subquery(day_total[:1]), 0),
         )
@@ -143,6 +145,11 @@ class Instance(models.Model):
     created_at = models.DateTimeField("criada em", auto_now_add=True)
 
     objects = InstanceQuerySet.as_manager()
+
+    # Declared for the type checker only, no column and no value: set on rows read through
+    # ``with_usage()``; anywhere else they are missing (AttributeError), as before.
+    msgs_hour: int
+    msgs_day: int
 
     class Meta:
         verbose_name = "instância"

@@ -7,14 +7,24 @@ public, unknown routes 404 before auth (docs/evolution.md §1, §2, §5).
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 from instances.simulator import shapes
 from instances.simulator.http import Request
 from instances.simulator.shapes import SimInstance
 
-HANG = object()  # routing result: answer only after hang_seconds
+
+class Hang(enum.Enum):
+    """The routing result that is not an answer (one member: a sentinel the type checker knows)."""
+
+    HANG = "hang"
+
+
+HANG: Final = Hang.HANG  # routing result: answer only after hang_seconds
+# (status, body), or HANG.
+Routed = tuple[int, Any] | Literal[Hang.HANG]
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,7 @@ class Gateway:
     instances: dict[str, SimInstance]
 
 
-def route(request: Request, gateway: Gateway, allow_hang: bool) -> tuple[int, Any] | object:
+def route(request: Request, gateway: Gateway, allow_hang: bool) -> Routed:
     """Return (status, body) for a request, or HANG when it must be answered only later."""
     fault = gateway.fault
     if fault == "http500":
@@ -37,7 +47,7 @@ def route(request: Request, gateway: Gateway, allow_hang: bool) -> tuple[int, An
         return 200, shapes.welcome_body(gateway.shape, base_url)
     if fault == "license_required":
         return 503, shapes.license_required_body(base_url)
-    action = parts[1] if len(parts) >= 2 and parts[0] == "instance" else None
+    action = parts[1] if len(parts) >= 2 and parts[0] == "instance" else ""
     name = parts[2] if len(parts) == 3 else None
     known = (action == "fetchInstances" and len(parts) == 2) or (action in ("connectionState", "connect") and name)
     if not known or request.method != "GET":
@@ -54,9 +64,7 @@ def route(request: Request, gateway: Gateway, allow_hang: bool) -> tuple[int, An
     return _instance_route(action, instance, request.query, allow_hang)
 
 
-def _instance_route(
-    action: str, instance: SimInstance, query: dict[str, str], allow_hang: bool
-) -> tuple[int, Any] | object:
+def _instance_route(action: str, instance: SimInstance, query: dict[str, str], allow_hang: bool) -> Routed:
     # An explicit fault wins over hang_share; connect never changes the state (module doc of ``server``).
     fault = instance.fault
     if fault == "http500":

@@ -33,7 +33,7 @@ from typing import Any
 from instances.simulator import shapes
 from instances.simulator.demo import FleetDriver, build_demo_fleet
 from instances.simulator.http import HttpServer, Request, Response
-from instances.simulator.routes import HANG, Gateway, route
+from instances.simulator.routes import HANG, Gateway, Routed, route
 from instances.simulator.shapes import (
     CODES_THAT_CLOSE_THE_ROW,
     GATEWAY_FAULTS,
@@ -409,6 +409,7 @@ class GatewaySimulator:
         if result is HANG:
             await asyncio.sleep(self.hang_seconds)
             result = self._route(request, allow_hang=False)
+            assert result is not HANG  # allow_hang=False always answers
         if self._gateway_fault == "down":
             return None
         status, body = result
@@ -416,7 +417,7 @@ class GatewaySimulator:
             self._counts[request.path] += 1
         return Response(status, json.dumps(body, ensure_ascii=False).encode())
 
-    def _route(self, request: Request, allow_hang: bool) -> tuple[int, Any] | object:
+    def _route(self, request: Request, allow_hang: bool) -> Routed:
         with self._lock:
             gateway = Gateway(self.api_key, self.shape, self._gateway_fault, self.url or "", self.instances)
             return route(request, gateway, allow_hang)

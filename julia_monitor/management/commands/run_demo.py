@@ -20,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 import httpx
 from django.conf import settings
@@ -43,6 +43,12 @@ class Child:
     process: subprocess.Popen[str] | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=8))
     reader: threading.Thread | None = None
+
+    @property
+    def started(self) -> subprocess.Popen[str]:
+        """The process ``Supervisor.spawn`` started; every child in ``Supervisor.children`` has one."""
+        assert self.process is not None, f"{self.label} was never spawned"
+        return self.process
 
     def exit_reason(self) -> str:
         code = self.process.returncode if self.process else None
@@ -90,7 +96,8 @@ class Supervisor:
         return child
 
     def _relay(self, child: Child) -> None:
-        stream: IO[str] = child.process.stdout
+        stream = child.started.stdout
+        assert stream is not None  # spawned with stdout=PIPE
         width = max(len(label) for label in [*COLORS, child.label])
         prefix = f"[{child.label:<{width}}]"
         if self.color:
@@ -104,7 +111,7 @@ class Supervisor:
     def dead_child(self) -> Child | None:
         """Return the first long-running child that has exited, if any."""
         for child in self.children:
-            if not child.one_shot and child.process.poll() is not None:
+            if not child.one_shot and child.started.poll() is not None:
                 return child
         return None
 
@@ -123,31 +130,30 @@ class Supervisor:
         SIGTERM goes to the child alone so qcluster stops its own workers cleanly (about 1 s);
         the group SIGKILL afterwards only reaps what did not stop.
         """
-        running = [c for c in self.children if c.process.poll() is None]
+        running = [c for c in self.children if c.started.poll() is None]
         for child in reversed(running):
             with contextlib.suppress(ProcessLookupError):
-                child.process.send_signal(signal.SIGTERM)
+                child.started.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.grace
         for child in running:
             with contextlib.suppress(subprocess.TimeoutExpired):  # the SIGKILL below handles it
-                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                child.started.wait(timeout=max(0.0, deadline - time.monotonic()))
         for child in running:
-            if child.process.poll() is None:
+            if child.started.poll() is None:
                 self.say(f"{child.label} não parou em {self.grace:.0f} s; forçando (SIGKILL)")
         for child in self.children:
             # The whole group, also for a child that died by itself: forked grandchildren
             # (qcluster workers) must not outlive the demo.
             self._signal(child, signal.SIGKILL)
-            child.process.wait()
+            child.started.wait()
         for child in self.children:
             if child.reader is not None:
                 child.reader.join(timeout=2)
 
     @staticmethod
     def _signal(child: Child, signum: int) -> None:
-        assert child.process is not None
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.process.pid, signum)
+            os.killpg(child.started.pid, signum)
 
 
 class Command(BaseCommand):
