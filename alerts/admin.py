@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from alerts.choices import AlertState
 from alerts.delivery import requeue, unbreak
 from alerts.models import Alert, AlertEvent, AlertQuerySet, ChannelStatus, Notification
-from julia_monitor.roles import signed_in_user
+from julia_monitor.lib.people import signed_in_user
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -14,7 +14,7 @@ from pydantic import Field
 from alerts.choices import AlertState, Resolution, Rule, Severity
 from alerts.models import Alert
 from instances.models import ApiKey
-from julia_monitor.roles import signed_in_user
+from julia_monitor.lib.people import signed_in_user
 
 router = Router(tags=["alertas"])
 

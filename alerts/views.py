@@ -23,7 +23,7 @@ from alerts.forms import ActionForm, AlertFilterForm
 from alerts.models import Alert
 from alerts.pages import Row, moment, timeline
 from julia_monitor.lib import text
-from julia_monitor.roles import signed_in_user
+from julia_monitor.lib.people import signed_in_user
 
 PER_PAGE = 50
 ACT_PERMISSION = "alerts.change_alert"

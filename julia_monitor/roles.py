@@ -15,7 +15,6 @@ from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission, User
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Q
-from django.http import HttpRequest
 
 VIEWERS = "Visualizadores"
 OPERATORS = "Operadores"
@@ -94,10 +93,3 @@ def assign_role(user: User, role: str) -> Group:
         user.is_staff = role == "administrador" or user.is_superuser
         user.save(update_fields=["is_staff"])
     return group
-
-
-def signed_in_user(request: HttpRequest) -> User:
-    """Return the person behind a request that a login already let in (a page, the admin, the API's session)."""
-    user = request.user
-    assert user.is_authenticated, "only behind login_required, the admin or the API's session auth"
-    return user
