@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import redis
 from django.conf import settings
@@ -20,7 +20,7 @@ from ninja import Status as Response
 
 from alerts.channels import remote_channels
 from alerts.models import ChannelStatus
-from instances.models import CheckCycle, Instance, Status
+from instances.models import CheckCycle, Instance
 from julia_monitor.lib.circuits import CircuitState, circuit_states
 
 logger = logging.getLogger(__name__)
@@ -49,11 +49,10 @@ def check_database(report: HealthReport) -> None:
 
 def check_instances(report: HealthReport, now: datetime) -> None:
     """At least one active instance is online by a fresh reading (a stale one is unknown)."""
-    read_since = now - timedelta(seconds=settings.STATUS_STALE_AFTER_SECONDS)
     try:
         active = Instance.objects.active()
         total = active.count()
-        online = active.filter(status=Status.CONNECTED, last_read_at__gte=read_since).count()
+        online = active.online(now).count()
     except DatabaseError:
         report.checks["instancias"] = False
         report.details["instancias"] = "?/? online"

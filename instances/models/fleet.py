@@ -89,6 +89,11 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
     def active(self) -> InstanceQuerySet:
         return self.filter(is_active=True)
 
+    def online(self, now: datetime) -> InstanceQuerySet:
+        """Connected by a reading that is still fresh (``is_fresh``, as a filter)."""
+        read_since = now - timedelta(seconds=settings.STATUS_STALE_AFTER_SECONDS)
+        return self.filter(status=Status.CONNECTED, last_read_at__gte=read_since)
+
     def with_usage(self, now: datetime | None = None) -> InstanceQuerySet:
         """Annotate ``msgs_hour`` and ``msgs_day`` (local clock hour and day) in the same query.
 
