@@ -133,6 +133,14 @@ class Targets:
 # --- child processes (the latency and wave benches) ---------------------------------------------
 
 
+def require_postgresql() -> bool:
+    """Say why and return False unless DATABASE_URL is PostgreSQL (web server and worker share the database)."""
+    if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        return True
+    print("error: DATABASE_URL must be PostgreSQL (the web server and the worker share the bench database)")
+    return False
+
+
 def exit_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit: it unwinds through the finally blocks (children stopped, DB dropped)."""
 

@@ -39,6 +39,7 @@ from _alerting import (
     free_port,
     no_proxy_for_loopback,
     percentile,
+    require_postgresql,
     seed_connected,
     spread,
     wait_for_disconnect,
@@ -284,8 +285,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.alerts < 2 or args.spacing <= 0 or args.debounce < 0:
         parser.error("need --alerts >= 2, --spacing > 0 and --debounce >= 0")
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        print("error: DATABASE_URL must be PostgreSQL (the web server and the worker share the bench database)")
+    if not require_postgresql():
         return 2
 
     no_proxy_for_loopback()

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from _alerting import (
     free_port,
     no_proxy_for_loopback,
     post_text,
+    require_postgresql,
     seed_connected,
     spread,
     wait_for_disconnect,
@@ -401,8 +401,7 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.instances <= 9999 or args.concurrency < 1 or min(args.window, args.lead, args.debounce) < 0:
         parser.error("need 1 <= --instances <= 9999, --concurrency >= 1 and --window, --lead, --debounce >= 0")
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        print("error: DATABASE_URL must be PostgreSQL (the web server and the worker share the bench database)")
+    if not require_postgresql():
         return 2
 
     no_proxy_for_loopback()

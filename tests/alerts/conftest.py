@@ -20,23 +20,30 @@ from tests.support import FIRST_SEEN
 
 
 @pytest.fixture
-def room(
-    settings: Any,
-    fake_slack: FakeSlack,
-    client: Client,
-    monkeypatch: pytest.MonkeyPatch,
-    django_capture_on_commit_callbacks: Any,
-) -> Iterator[ControlRoom]:
-    """An empty fleet on a simulated gateway; debounce 60 s, flapping 3 drops in 15 min."""
-    settings.EVOLUTION_API_KEY = API_KEY
-    settings.EVOLUTION_TIMEOUT = 0.5
-    settings.EVOLUTION_WEBHOOK_SECRET = SECRET
+def alert_timings(settings: Any) -> None:
+    """The rules' clocks as the incidents are written: debounce 60 s, gateway alert after 90 s,
+    3 drops in 15 min is unstable, a reading stale after 180 s, no channel pacing."""
     settings.OFFLINE_DEBOUNCE_SECONDS = 60
     settings.GATEWAY_ALERT_AFTER_SECONDS = 90
     settings.FLAP_DROPS = 3
     settings.FLAP_WINDOW_MINUTES = 15
     settings.STATUS_STALE_AFTER_SECONDS = 180
     settings.CHANNEL_MIN_INTERVAL_SECONDS = 0
+
+
+@pytest.fixture
+def room(
+    alert_timings: None,
+    settings: Any,
+    fake_slack: FakeSlack,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> Iterator[ControlRoom]:
+    """An empty fleet on a simulated gateway, on the alert timings above."""
+    settings.EVOLUTION_API_KEY = API_KEY
+    settings.EVOLUTION_TIMEOUT = 0.5
+    settings.EVOLUTION_WEBHOOK_SECRET = SECRET
     settings.REMINDER_MINUTES = {"critical": 30, "error": 60, "warning": 0}
     monkeypatch.setattr(django_q.conf.Conf, "SYNC", True)
     with GatewaySimulator(api_key=API_KEY, seed=1) as sim:

@@ -328,13 +328,8 @@ class AlertRules(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
-def test_the_alert_rules_hold_under_random_incidents(settings: Any, _no_proxy: None) -> None:
-    settings.OFFLINE_DEBOUNCE_SECONDS = DEBOUNCE
-    settings.GATEWAY_ALERT_AFTER_SECONDS = 90
-    settings.FLAP_DROPS = 3
-    settings.FLAP_WINDOW_MINUTES = 15
-    settings.STATUS_STALE_AFTER_SECONDS = 180
-    settings.CHANNEL_MIN_INTERVAL_SECONDS = 0
+def test_the_alert_rules_hold_under_random_incidents(settings: Any, alert_timings: None, _no_proxy: None) -> None:
+    assert settings.OFFLINE_DEBOUNCE_SECONDS == DEBOUNCE  # the model's own blip arithmetic uses it
     settings.ALERT_EMAILS = []
     with FakeSlack() as slack:
         settings.SLACK_WEBHOOK_URL = slack.url_webhook
