@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "julia_monitor.middleware.DatabaseUnavailableMiddleware",  # a lost database is a 503, not a 500
 ]
 
 ROOT_URLCONF = "julia_monitor.urls"

@@ -106,6 +106,7 @@ class FakeSlack:
         self.channels = set(channels) if channels is not None else None
         self.messages: list[SlackPost] = []
         self.attempts: list[tuple[str, int]] = []  # (path, status answered), every request
+        self.started: list[str] = []  # path of every request received, before any scripted hang
         self._cond = threading.Condition()
         self._failure: _Failure | None = None
         self._hang: tuple[float, int | None] | None = None
@@ -181,6 +182,10 @@ class FakeSlack:
         with self._cond:
             self._failure = self._hang = self._rate = None
 
+    def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[str]:
+        """Return the paths of the requests received once there are at least ``n`` (answered or not)."""
+        return wait_for_items(self._cond, self.started, n, timeout, "request(s) to Slack")
+
     def wait_for(self, n: int, timeout: float = 5.0) -> list[SlackPost]:
         """Return the accepted messages once there are at least ``n``."""
         return wait_for_items(self._cond, self.messages, n, timeout, "Slack message(s)")
@@ -224,6 +229,9 @@ class FakeSlack:
 
     def handle(self, path: str, headers: Any, raw: bytes) -> tuple[int, dict[str, str], str | dict[str, Any]]:
         """Return (status, headers, body) for one request; called from the server's threads."""
+        with self._cond:
+            self.started.append(path)
+            self._cond.notify_all()
         hang = self._hang_seconds()
         if hang and self._stopping.wait(hang):
             return 503, {}, "shutting_down"
