@@ -237,9 +237,11 @@ class _Pass:
                 break
             if wait > 0:
                 self.sleep(wait)
-            last_sent = self.clock()
-            if not self._send(channel, transport, batch, claimed, last_sent):
+            if not self._send(channel, transport, batch, claimed, self.clock()):
                 break
+            # Paced from the end of a post, not its start: however slow one post was, the next
+            # one reaches the channel at least an interval after it.
+            last_sent = self.clock()
 
     def _pace(self, channel: str, last_sent: datetime | None) -> float:
         """Return how long to wait to keep about one message per ``CHANNEL_MIN_INTERVAL_SECONDS``."""
