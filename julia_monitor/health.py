@@ -42,8 +42,9 @@ def check_database(report: HealthReport) -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         report.checks["database"] = True
-    except DatabaseError:
-        logger.exception("health: database check failed")
+    except DatabaseError as exc:
+        # One line, not a traceback: a load balancer probes every few seconds during an outage.
+        logger.error("health: database check failed: %s", (str(exc).splitlines() or [type(exc).__name__])[0])
         report.checks["database"] = False
 
 
@@ -118,10 +119,15 @@ def run_health_checks(now: datetime | None = None) -> HealthReport:
     report = HealthReport()
     now = now or timezone.now()
     check_database(report)
-    check_instances(report, now)
-    check_circuits(report, now)
+    if report.checks["database"]:
+        check_instances(report, now)
+        check_circuits(report, now)
+        check_monitor_and_gateway(report, now)
+    else:
+        # Each of these reads the database: asking a database that did not answer again would
+        # only make a load balancer's probe wait once more per check.
+        report.checks.update(instancias=False, circuits=False, monitor=False, gateway=False)
     check_redis(report)
-    check_monitor_and_gateway(report, now)
     return report
 
 

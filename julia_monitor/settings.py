@@ -143,11 +143,14 @@ if DATABASE_URL:
             conn_health_checks=env_bool("DB_HEALTH_CHECKS", default=False),
         )
     }
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-        DATABASES["default"].setdefault("OPTIONS", {})
-    elif DB_POOL:
-        # Never in the qcluster process: its workers are forked (django-q2 #209).
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": 8}
+    DATABASES["default"].setdefault("OPTIONS", {})
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # A database host that stops answering (a partition, a frozen server) must fail a
+        # request in seconds, not after the operating system's TCP timeout.
+        DATABASES["default"]["OPTIONS"]["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+        if DB_POOL:
+            # Never in the qcluster process: its workers are forked (django-q2 #209).
+            DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 8}
 else:
     DATABASES = {
         "default": {
