@@ -365,5 +365,7 @@ LOGGING = {
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Failures and lockouts are warnings; every successful login is not worth a line.
+        "axes": {"level": "WARNING"},
     },
 }
