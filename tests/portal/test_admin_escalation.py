@@ -314,3 +314,15 @@ def test_a_superuser_edits_the_administrators_role_and_another_superusers_passwo
     assert role_group.permissions.filter(pk=extra.pk).exists()
     other.refresh_from_db()
     assert other.check_password("senha-nova-da-raiz-2")
+
+
+def test_an_administrator_cannot_bulk_delete_the_superuser(
+    admin_client: Client, superuser: User, viewer_person: User
+) -> None:
+    response = admin_client.post(
+        "/admin/auth/user/",
+        {"action": "delete_selected", "_selected_action": [str(superuser.pk), str(viewer_person.pk)], "post": "yes"},
+    )
+
+    assert response.status_code == 403
+    assert User.objects.filter(pk__in=[superuser.pk, viewer_person.pk]).count() == 2
