@@ -29,9 +29,10 @@ OPERATOR_PERMISSIONS = ("alerts.change_alert", "instances.reconnect_instance", "
 ADMIN_MANAGED_MODELS = ("instances.instance", "instances.doctor", "instances.apikey", "auth.user", "auth.group")
 # The admin's delivery actions (requeue failed notifications, re-enable a broken channel) need
 # "change" on these; without them only a superuser could repair delivery.
-ADMIN_EXTRA_PERMISSIONS = ("alerts.change_notification", "alerts.change_channelstatus")
+# Deleting a login lockout (django-axes' access attempt) unlocks that person before the cool-off.
+ADMIN_EXTRA_PERMISSIONS = ("alerts.change_notification", "alerts.change_channelstatus", "axes.delete_accessattempt")
 # Permissions are created per app by post_migrate; these apps must have theirs before the groups.
-REQUIRED_APPS = ("contenttypes", "auth", *PORTAL_APPS)
+REQUIRED_APPS = ("contenttypes", "auth", "axes", *PORTAL_APPS)
 
 
 def _by_name(names: tuple[str, ...]) -> Q:

@@ -9,6 +9,7 @@ Unsafe production configuration stops the process at import with a clear message
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -90,6 +91,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",  # serves the Swagger assets locally instead of from a CDN
     "django_q",
+    "julia_monitor.apps.LoginLockoutConfig",  # django-axes: login lockout after repeated failures
     "instances",
     "alerts",
     "julia_monitor",  # the portal: roles, people commands, the demo, the site stylesheet
@@ -106,6 +108,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "julia_monitor.middleware.DatabaseUnavailableMiddleware",  # a lost database is a 503, not a 500
+    # Last, as django-axes asks: turns a lockout into the "too many attempts" page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "julia_monitor.urls"
@@ -223,10 +227,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+
+# Brute-force protection (django-axes) on every password login: the portal's and the admin's.
+# A lockout is per username *and* client address: an attacker guessing from one address locks
+# only that name from that address, so they cannot lock a person out from everywhere.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "julia_monitor.lockout.locked_out"
+AXES_CLIENT_IP_CALLABLE = "julia_monitor.lib.client_ip.client_ip"
+# How many reverse proxies in front of the portal append to X-Forwarded-For; 0 (the default)
+# trusts no header and takes the connection's address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 LOGIN_REDIRECT_URL = "fleet-overview"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "pt-br"
+# pt-BR words for the parts of the admin that libraries ship only in English (django-axes).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "America/Sao_Paulo"
 USE_I18N = True
 USE_TZ = True
@@ -349,5 +369,7 @@ LOGGING = {
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Failures and lockouts are warnings; every successful login is not worth a line.
+        "axes": {"level": "WARNING"},
     },
 }

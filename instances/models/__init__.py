@@ -1,6 +1,6 @@
 """The instances app's models, one module per concern; import them from here."""
 
-from instances.models.access import ApiKey, hash_api_key
+from instances.models.access import AccessChange, ApiKey, hash_api_key
 from instances.models.fleet import (
     CLOCK_SKEW_TOLERANCE,
     LAST_MESSAGE_RESOLUTION,
@@ -27,6 +27,7 @@ __all__ = [
     "CLOCK_SKEW_TOLERANCE",
     "LAST_MESSAGE_RESOLUTION",
     "STATUS_EMOJI",
+    "AccessChange",
     "ApiKey",
     "CheckCycle",
     "Doctor",

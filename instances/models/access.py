@@ -1,4 +1,4 @@
-"""API keys for the JSON API: only a hash of each is stored."""
+"""Access to the portal: API keys for the JSON API (only a hash of each is stored) and the audit of access changes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
     from django.http import HttpRequest
 
 
@@ -56,3 +58,45 @@ class ApiKey(models.Model):
         # django-ninja sets ``request.auth`` (whatever the authenticator returned); HttpRequest does not declare it.
         auth = getattr(request, "auth", None)
         return auth if isinstance(auth, cls) else None
+
+
+class AccessChange(models.Model):
+    """One change to who may do what, made in the admin: keys, people, groups, unlocks. Append-only."""
+
+    class Kind(models.TextChoices):
+        API_KEY_CREATED = "api_key_created", "Chave de API criada"
+        API_KEY_REVOKED = "api_key_revoked", "Chave de API revogada"
+        API_KEY_CHANGED = "api_key_changed", "Chave de API alterada"
+        API_KEY_DELETED = "api_key_deleted", "Chave de API apagada"
+        USER_CREATED = "user_created", "Usuário criado"
+        USER_CHANGED = "user_changed", "Acesso de usuário alterado"
+        PASSWORD_CHANGED = "password_changed", "Senha alterada"
+        USER_DELETED = "user_deleted", "Usuário apagado"
+        GROUP_CREATED = "group_created", "Grupo criado"
+        GROUP_CHANGED = "group_changed", "Grupo alterado"
+        GROUP_DELETED = "group_deleted", "Grupo apagado"
+        LOGIN_UNLOCKED = "login_unlocked", "Login desbloqueado"
+
+    # The name is kept apart from the link: the row must still say who when that login is gone.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+", verbose_name="usuário"
+    )
+    actor_name = models.CharField("quem", max_length=150)
+    kind = models.CharField("ação", max_length=20, choices=Kind.choices)
+    target = models.CharField("em", max_length=200)
+    detail = models.TextField("o que mudou", blank=True)
+    created_at = models.DateTimeField("quando", default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "alteração de acesso"
+        verbose_name_plural = "auditoria de acesso"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.target}"
+
+    @classmethod
+    def record(cls, actor: AbstractBaseUser, kind: AccessChange.Kind, target: object, detail: str = "") -> AccessChange:
+        return cls.objects.create(
+            actor=actor, actor_name=actor.get_username(), kind=kind, target=str(target)[:200], detail=detail
+        )

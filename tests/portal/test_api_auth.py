@@ -83,8 +83,8 @@ def test_create_api_key_refuses_a_duplicate_name(api_key) -> None:
 def test_a_key_created_in_the_admin_is_shown_once_and_works(admin_client) -> None:
     response = admin_client.post("/admin/instances/apikey/add/", {"name": "painel-tv", "is_active": "on"}, follow=True)
 
-    message = next(str(m) for m in response.context["messages"])
-    secret = message.split("Chave criada: ")[1].split(" ")[0]
+    secret = response.context["secret"]
+    assert '<code id="api-key-secret"' in response.content.decode() and secret in response.content.decode()
     assert ApiKey.objects.get(name="painel-tv").key_hash != secret
     assert Client().get("/dashboard/instances", HTTP_X_API_KEY=secret).status_code == 200
 
