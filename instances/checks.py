@@ -5,18 +5,27 @@ runs inside the event loop: read the fleet (ORM), talk to the gateway (``asyncio
 write the results (ORM, a handful of batched UPDATEs plus one ``record_status`` per change).
 A lease keeps two workers from running the cycle at once; the "gateway" circuit keeps a
 dead gateway from being hammered every minute.
+
+One bad item never stops the cycle: rows the gateway sends that the portal cannot store are
+rejected before the ORM sees them (and recorded on the cycle for the "Dados inválidos do
+gateway" alert), and every per-instance write runs in its own savepoint, so a database error
+on one row is logged and counted while the others are recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -24,14 +33,18 @@ from instances.gateway import (
     EvolutionClient,
     GatewayInstance,
     GatewayUnavailable,
+    ProbeFailure,
     ProbeResult,
+    RejectedRow,
     gateway_failure,
 )
 from instances.gateway.states import reason_for, resolve
+from instances.gateway.validation import safe_label
 from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange, is_fresh, settled_status
 from instances.signals import cycle_finished
 from julia_monitor.lib import text
 from julia_monitor.lib.circuits import CircuitBreaker
+from julia_monitor.lib.failover_cache import cache_problem
 from julia_monitor.lib.text import plural
 
 logger = logging.getLogger(__name__)
@@ -55,6 +68,11 @@ class CycleSummary:
     cycle: CheckCycle | None = None
     # name -> error of instances whose probe failed this cycle.
     failed: dict[str, str] = field(default_factory=dict)
+    # What the gateway sent that the portal refused ("label: problem"), and instances whose
+    # result could not be written (name -> error).
+    invalid: list[str] = field(default_factory=list)
+    record_errors: dict[str, str] = field(default_factory=dict)
+    cache_error: str = ""
 
     def __str__(self) -> str:
         if self.skipped:
@@ -70,6 +88,8 @@ class CycleSummary:
                     plural(len(self.changes), "mudança", "mudanças"),
                     plural(self.discovered, "nova", "novas"),
                 ]
+                + ([plural(len(self.invalid), "linha inválida", "linhas inválidas")] if self.invalid else [])
+                + ([plural(len(self.record_errors), "erro ao gravar", "erros ao gravar")] if self.record_errors else [])
             )
             + f" em {self.seconds:.1f}s"
         )
@@ -82,17 +102,19 @@ class GatewayView:
     rows: dict[str, GatewayInstance] = field(default_factory=dict)
     probes: dict[str, ProbeResult] = field(default_factory=dict)
     error: GatewayUnavailable | None = None
+    rejected: list[RejectedRow] = field(default_factory=list)
 
 
 async def _talk_to_gateway(client: EvolutionClient, active_names: list[str], known_names: set[str]) -> GatewayView:
     """List the fleet once, then probe the active instances plus the ones just discovered."""
     try:
-        rows = {row.name: row for row in await client.afetch_instances()}
+        listed, rejected = await client.afetch_fleet()
     except GatewayUnavailable as exc:
         return GatewayView(error=exc)
+    rows = {row.name: row for row in listed}
     names = active_names + sorted(rows.keys() - known_names)
     probes = await client.aprobe_all(names)
-    return GatewayView(rows=rows, probes=probes, error=gateway_failure(probes.values()))
+    return GatewayView(rows=rows, probes=probes, error=gateway_failure(probes.values()), rejected=rejected)
 
 
 def lease_seconds(client: EvolutionClient) -> float:
@@ -146,13 +168,52 @@ def record_view(view: GatewayView, instances: dict[str, Instance], now: datetime
         return _finish(summary, now, started)
     breaker.record_success()
 
-    summary.discovered = _discover(view.rows, instances, now)
-    _sync_gateway_rows(view.rows, instances, now)
+    summary.invalid = [str(row) for row in view.rejected] + [
+        f"estado de {safe_label(name)}: {probe.error}"
+        for name, probe in view.probes.items()
+        if probe.failure == ProbeFailure.BAD_BODY
+    ]
+    if summary.invalid:
+        logger.warning("check cycle: invalid data from the gateway, skipped: %s", "; ".join(summary.invalid))
+    summary.discovered = _discover(view.rows, instances, now, summary)
+    _sync_gateway_rows(view.rows, instances, now, summary)
     _record_probes(view, instances, now, summary)
     return _finish(summary, now, started)
 
 
-def _discover(rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime) -> int:
+def _safely(summary: CycleSummary, name: str, write: Callable[[], Any]) -> bool:
+    """Run one instance's write in its own savepoint; on any error log it, count it and go on."""
+    try:
+        with transaction.atomic():
+            write()
+    except Exception as exc:  # one row's failure must never abort the fleet's cycle
+        logger.exception("check cycle: could not record %s", safe_label(name))
+        summary.record_errors[name] = f"{type(exc).__name__}: {exc}"[:300]
+        return False
+    return True
+
+
+def _update_each(summary: CycleSummary, insts: list[Instance], value: Callable[[Instance], dict[str, Any]]) -> None:
+    """The slow path of a batched UPDATE that failed: one guarded UPDATE per instance."""
+    for inst in insts:
+        _safely(summary, inst.name, functools.partial(Instance.objects.filter(pk=inst.pk).update, **value(inst)))
+
+
+def _update_all(summary: CycleSummary, insts: list[Instance], **fields: Any) -> None:
+    """One UPDATE for all of ``insts``; if it fails, one per instance so only the bad row is lost."""
+    if not insts:
+        return
+    try:
+        with transaction.atomic():
+            Instance.objects.filter(pk__in=[i.pk for i in insts]).update(**fields)
+    except Exception:
+        logger.exception("check cycle: batched update failed, retrying row by row")
+        _update_each(summary, insts, lambda _inst: fields)
+
+
+def _discover(
+    rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime, summary: CycleSummary
+) -> int:
     """Register instances the gateway has and we do not, with the default capacities."""
     new = [
         Instance(
@@ -174,10 +235,16 @@ def _discover(rows: dict[str, GatewayInstance], instances: dict[str, Instance], 
     if not new:
         return 0
     # ignore_conflicts: an operator may have added the same name a moment ago.
-    Instance.objects.bulk_create(new, ignore_conflicts=True)
+    try:
+        with transaction.atomic():
+            Instance.objects.bulk_create(new, ignore_conflicts=True)
+    except Exception:
+        logger.exception("check cycle: registering new instances failed, retrying one by one")
+        for inst in new:
+            _safely(summary, inst.name, functools.partial(Instance.objects.bulk_create, [inst], ignore_conflicts=True))
     created = Instance.objects.filter(name__in=[inst.name for inst in new])
     instances.update({inst.name: inst for inst in created})
-    return len(new)
+    return len([inst for inst in new if inst.name not in summary.record_errors])
 
 
 def _reason(row: GatewayInstance) -> str:
@@ -187,7 +254,9 @@ def _reason(row: GatewayInstance) -> str:
     return (f"{code_reason}: {row.disconnection_reason}" if row.disconnection_reason else code_reason)[:300]
 
 
-def _sync_gateway_rows(rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime) -> None:
+def _sync_gateway_rows(
+    rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime, summary: CycleSummary
+) -> None:
     """Fill an empty phone number and keep the gateway's last disconnection (one UPDATE per real change).
 
     A (code, disconnectionAt) pair the portal has not stored is news, stamped with the
@@ -217,8 +286,8 @@ def _sync_gateway_rows(rows: dict[str, GatewayInstance], instances: dict[str, In
                     disconnection_reason=_reason(row),
                     disconnection_seen_at=inst.last_seen_connected_at if old else now,
                 )
-        if fields:
-            Instance.objects.filter(pk=inst.pk).update(**fields)
+        update = functools.partial(Instance.objects.filter(pk=inst.pk).update, **fields)
+        if fields and _safely(summary, name, update):
             for key, value in fields.items():
                 setattr(inst, key, value)
 
@@ -234,8 +303,8 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
     old; and when not one instance could be read (the gateway answers, but nothing usable),
     every failed one is ``unknown`` now: that is the fleet going dark, not a probe hiccup.
     """
-    unchanged: dict[Status, list[int]] = defaultdict(list)
-    failed: dict[str, list[int]] = defaultdict(list)
+    unchanged: dict[Status, list[Instance]] = defaultdict(list)
+    failed: dict[str, list[Instance]] = defaultdict(list)
     unreadable: list[tuple[Instance, str]] = []
     for name, probe in view.probes.items():
         inst = instances.get(name)
@@ -246,31 +315,29 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
             if name not in view.rows:
                 _observe(inst, Status.UNKNOWN, NOT_LISTED, now, summary)
             else:
-                failed[probe.error[:300]].append(inst.pk)
+                failed[probe.error[:300]].append(inst)
                 unreadable.append((inst, probe.error))
             continue
         seen = resolve(probe.state, probe.code, inst)
         if settled_status(inst.status, seen.status) == inst.status:
-            unchanged[Status(inst.status)].append(inst.pk)
+            unchanged[Status(inst.status)].append(inst)
             continue
         _observe(inst, seen.status, seen.reason, now, summary)
 
-    ok_ids = [pk for pks in unchanged.values() for pk in pks]
-    if ok_ids:
-        Instance.objects.filter(pk__in=ok_ids).update(
-            last_checked_at=now, last_read_at=now, consecutive_failures=0, last_error=""
-        )
-    if unchanged[Status.CONNECTED]:
-        # Guarded by status: a webhook may have recorded a drop while we were probing.
-        Instance.objects.filter(pk__in=unchanged[Status.CONNECTED], status=Status.CONNECTED).update(
-            last_seen_connected_at=now
+    read = [inst for insts in unchanged.values() for inst in insts]
+    _update_all(summary, read, last_checked_at=now, last_read_at=now, consecutive_failures=0, last_error="")
+    # Guarded by status: a webhook may have recorded a drop while we were probing.
+    connected = [inst for inst in unchanged[Status.CONNECTED] if inst.name not in summary.record_errors]
+    if connected:
+        _safely(
+            summary,
+            connected[0].name if len(connected) == 1 else "instâncias conectadas",
+            lambda: Instance.objects.filter(pk__in=[i.pk for i in connected], status=Status.CONNECTED).update(
+                last_seen_connected_at=now
+            ),
         )
     if failed:
-        # One UPDATE whatever the mix of errors: each failed row gets its own message.
-        last_error = Case(*(When(pk__in=pks, then=Value(error)) for error, pks in failed.items()), default=Value(""))
-        Instance.objects.filter(pk__in=[pk for pks in failed.values() for pk in pks]).update(
-            consecutive_failures=F("consecutive_failures") + 1, last_checked_at=now, last_error=last_error
-        )
+        _record_failures(failed, now, summary)
     nothing_read = not any(probe.ok for probe in view.probes.values())
     for inst, error in unreadable:
         if inst.status != Status.UNKNOWN and (nothing_read or not is_fresh(inst.last_read_at, now)):
@@ -279,10 +346,39 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
     summary.failures = len(summary.failed)
 
 
+def _record_failures(failed: dict[str, list[Instance]], now: datetime, summary: CycleSummary) -> None:
+    """One UPDATE whatever the mix of errors (each failed row gets its own message); row by row if it fails."""
+    insts = [inst for group in failed.values() for inst in group]
+    error_of = {inst.pk: error for error, group in failed.items() for inst in group}
+    last_error = Case(*(When(pk__in=[i.pk for i in group], then=Value(error)) for error, group in failed.items()))
+    try:
+        with transaction.atomic():
+            Instance.objects.filter(pk__in=[i.pk for i in insts]).update(
+                consecutive_failures=F("consecutive_failures") + 1, last_checked_at=now, last_error=last_error
+            )
+    except Exception:
+        logger.exception("check cycle: recording failed probes failed, retrying row by row")
+        _update_each(
+            summary,
+            insts,
+            lambda inst: {
+                "consecutive_failures": F("consecutive_failures") + 1,
+                "last_checked_at": now,
+                "last_error": error_of[inst.pk],
+            },
+        )
+
+
 def _observe(inst: Instance, status: str, reason: str, now: datetime, summary: CycleSummary, read: bool = True) -> None:
-    change = inst.record_status(status, reason=reason, at=now, read=read)
-    if change is not None:
-        summary.changes.append(change)
+    changes: list[StatusChange] = []
+
+    def write() -> None:
+        change = inst.record_status(status, reason=reason[:300], at=now, read=read)
+        if change is not None:
+            changes.append(change)
+
+    if _safely(summary, inst.name, write):
+        summary.changes.extend(changes)
 
 
 def _unread_reason(inst: Instance, error: str) -> str:
@@ -294,6 +390,7 @@ def _unread_reason(inst: Instance, error: str) -> str:
 def _finish(summary: CycleSummary, now: datetime, started: float) -> CycleSummary:
     # Online as the portal now knows it; a gateway outage leaves the last known statuses, so it
     # never reads as "none online".
+    summary.cache_error = cache_problem()
     summary.online = Instance.objects.active().filter(status=Status.CONNECTED).count()
     summary.seconds = time.monotonic() - started
     summary.cycle = CheckCycle.objects.create(
@@ -306,6 +403,10 @@ def _finish(summary: CycleSummary, now: datetime, started: float) -> CycleSummar
         discovered=summary.discovered,
         gateway_ok=summary.gateway_ok,
         gateway_error=summary.gateway_error,
+        invalid_rows=summary.invalid[:50],
+        record_errors=len(summary.record_errors),
+        cache_ok=not summary.cache_error,
+        cache_error=summary.cache_error[:300],
     )
     logger.info("check cycle: %s", summary)
     return summary
