@@ -15,20 +15,17 @@ on one row is logged and counted while the others are recorded.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from instances.discovery import discover, sync_gateway_rows
 from instances.gateway import (
     EvolutionClient,
     GatewayInstance,
@@ -38,8 +35,9 @@ from instances.gateway import (
     RejectedRow,
     gateway_failure,
 )
-from instances.gateway.states import reason_for, resolve
+from instances.gateway.states import resolve
 from instances.gateway.validation import safe_label
+from instances.guarded import safely, update_all, update_each
 from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange, is_fresh, settled_status
 from instances.signals import cycle_finished
 from julia_monitor.lib import text
@@ -175,121 +173,10 @@ def record_view(view: GatewayView, instances: dict[str, Instance], now: datetime
     ]
     if summary.invalid:
         logger.warning("check cycle: invalid data from the gateway, skipped: %s", "; ".join(summary.invalid))
-    summary.discovered = _discover(view.rows, instances, now, summary)
-    _sync_gateway_rows(view.rows, instances, now, summary)
+    summary.discovered = discover(view.rows, instances, now, summary.record_errors)
+    sync_gateway_rows(view.rows, instances, now, summary.record_errors)
     _record_probes(view, instances, now, summary)
     return _finish(summary, now, started)
-
-
-def _safely(summary: CycleSummary, name: str, write: Callable[[], Any]) -> bool:
-    """Run one instance's write in its own savepoint; on any error log it, count it and go on."""
-    try:
-        with transaction.atomic():
-            write()
-    except Exception as exc:  # one row's failure must never abort the fleet's cycle
-        logger.exception("check cycle: could not record %s", safe_label(name))
-        summary.record_errors[name] = f"{type(exc).__name__}: {exc}"[:300]
-        return False
-    return True
-
-
-def _update_each(summary: CycleSummary, insts: list[Instance], value: Callable[[Instance], dict[str, Any]]) -> None:
-    """The slow path of a batched UPDATE that failed: one guarded UPDATE per instance."""
-    for inst in insts:
-        _safely(summary, inst.name, functools.partial(Instance.objects.filter(pk=inst.pk).update, **value(inst)))
-
-
-def _update_all(summary: CycleSummary, insts: list[Instance], **fields: Any) -> None:
-    """One UPDATE for all of ``insts``; if it fails, one per instance so only the bad row is lost."""
-    if not insts:
-        return
-    try:
-        with transaction.atomic():
-            Instance.objects.filter(pk__in=[i.pk for i in insts]).update(**fields)
-    except Exception:
-        logger.exception("check cycle: batched update failed, retrying row by row")
-        _update_each(summary, insts, lambda _inst: fields)
-
-
-def _discover(
-    rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime, summary: CycleSummary
-) -> int:
-    """Register instances the gateway has and we do not, with the default capacities."""
-    new = [
-        Instance(
-            name=row.name,
-            phone_number=row.phone_number,
-            capacity_per_hour=settings.DEFAULT_CAPACITY_PER_HOUR,
-            capacity_per_day=settings.DEFAULT_CAPACITY_PER_DAY,
-            disconnection_code=row.disconnection_code,
-            disconnection_at=row.disconnection_at,
-            disconnection_reason=_reason(row),
-            disconnection_seen_at=now if row.disconnection_code else None,
-            # Not "created now": the first observation, stamped with the cycle's start, must
-            # not look older than the status it replaces (record_status ignores those).
-            status_since=now,
-        )
-        for name, row in rows.items()
-        if name not in instances
-    ]
-    if not new:
-        return 0
-    # ignore_conflicts: an operator may have added the same name a moment ago.
-    try:
-        with transaction.atomic():
-            Instance.objects.bulk_create(new, ignore_conflicts=True)
-    except Exception:
-        logger.exception("check cycle: registering new instances failed, retrying one by one")
-        for inst in new:
-            _safely(summary, inst.name, functools.partial(Instance.objects.bulk_create, [inst], ignore_conflicts=True))
-    created = Instance.objects.filter(name__in=[inst.name for inst in new])
-    instances.update({inst.name: inst for inst in created})
-    return len([inst for inst in new if inst.name not in summary.record_errors])
-
-
-def _reason(row: GatewayInstance) -> str:
-    if not row.disconnection_code:
-        return ""
-    code_reason = reason_for(row.disconnection_code)
-    return (f"{code_reason}: {row.disconnection_reason}" if row.disconnection_reason else code_reason)[:300]
-
-
-def _sync_gateway_rows(
-    rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime, summary: CycleSummary
-) -> None:
-    """Fill an empty phone number and keep the gateway's last disconnection (one UPDATE per real change).
-
-    A (code, disconnectionAt) pair the portal has not stored is news, stamped with the
-    portal's clock (unless the gateway dates it well before the number was last seen
-    connected). A webhook reports the code without the gateway's date: when the row then
-    shows the same code, it is the same close, only dated now.
-    """
-    for name, row in rows.items():
-        inst = instances.get(name)
-        if inst is None:
-            continue
-        fields: dict[str, object] = {}
-        if not inst.phone_number and row.phone_number:
-            fields["phone_number"] = row.phone_number
-        # v1 rows have no disconnection fields: never clear what a webhook recorded.
-        pair = (row.disconnection_code, row.disconnection_at)
-        if row.disconnection_code and pair != inst.disconnection_pair:
-            if row.disconnection_code == inst.disconnection_code and inst.disconnection_at is None:
-                fields["disconnection_at"] = row.disconnection_at
-            else:
-                # A close the gateway dates well before we last saw the number connected is
-                # news to us but not to the number: stored as already seen, never fresh.
-                old = inst.is_old_close(row.disconnection_code, row.disconnection_at)
-                fields.update(
-                    disconnection_code=row.disconnection_code,
-                    disconnection_at=row.disconnection_at,
-                    disconnection_reason=_reason(row),
-                    disconnection_seen_at=inst.last_seen_connected_at if old else now,
-                )
-        update = functools.partial(Instance.objects.filter(pk=inst.pk).update, **fields)
-        if fields and _safely(summary, name, update):
-            for key, value in fields.items():
-                setattr(inst, key, value)
 
 
 NOT_LISTED = "o gateway não lista mais esta instância"
@@ -325,12 +212,14 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
         _observe(inst, seen.status, seen.reason, now, summary)
 
     read = [inst for insts in unchanged.values() for inst in insts]
-    _update_all(summary, read, last_checked_at=now, last_read_at=now, consecutive_failures=0, last_error="")
+    update_all(
+        summary.record_errors, read, last_checked_at=now, last_read_at=now, consecutive_failures=0, last_error=""
+    )
     # Guarded by status: a webhook may have recorded a drop while we were probing.
     connected = [inst for inst in unchanged[Status.CONNECTED] if inst.name not in summary.record_errors]
     if connected:
-        _safely(
-            summary,
+        safely(
+            summary.record_errors,
             connected[0].name if len(connected) == 1 else "instâncias conectadas",
             lambda: Instance.objects.filter(pk__in=[i.pk for i in connected], status=Status.CONNECTED).update(
                 last_seen_connected_at=now
@@ -350,7 +239,8 @@ def _record_failures(failed: dict[str, list[Instance]], now: datetime, summary: 
     """One UPDATE whatever the mix of errors (each failed row gets its own message); row by row if it fails."""
     insts = [inst for group in failed.values() for inst in group]
     error_of = {inst.pk: error for error, group in failed.items() for inst in group}
-    last_error = Case(*(When(pk__in=[i.pk for i in group], then=Value(error)) for error, group in failed.items()))
+    whens = [When(pk__in=[i.pk for i in group], then=Value(error)) for error, group in failed.items()]
+    last_error = Case(*whens, default=Value(""))
     try:
         with transaction.atomic():
             Instance.objects.filter(pk__in=[i.pk for i in insts]).update(
@@ -358,8 +248,8 @@ def _record_failures(failed: dict[str, list[Instance]], now: datetime, summary: 
             )
     except Exception:
         logger.exception("check cycle: recording failed probes failed, retrying row by row")
-        _update_each(
-            summary,
+        update_each(
+            summary.record_errors,
             insts,
             lambda inst: {
                 "consecutive_failures": F("consecutive_failures") + 1,
@@ -377,7 +267,7 @@ def _observe(inst: Instance, status: str, reason: str, now: datetime, summary: C
         if change is not None:
             changes.append(change)
 
-    if _safely(summary, inst.name, write):
+    if safely(summary.record_errors, inst.name, write):
         summary.changes.extend(changes)
 
 
