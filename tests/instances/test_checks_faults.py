@@ -119,3 +119,16 @@ def test_a_database_error_on_one_instance_is_counted_and_the_others_are_recorded
     assert "1 erro ao gravar" in str(summary)
     assert CheckCycle.objects.get().record_errors == 1
     assert "could not record 'zap-02'" in caplog.text
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_what_a_cycle_refused_escaped(fleet, gateway, as_administrator) -> None:
+    gateway.add_instance("zap\x00-99", state="open")
+    run_cycle()
+
+    page = as_administrator.get(f"/admin/instances/checkcycle/{CheckCycle.objects.get().pk}/change/")
+
+    assert page.status_code == 200
+    assert "nome com caractere de controle ou invisível (U+0000)" in page.content.decode()
+    assert "\x00" not in page.content.decode()
+    assert as_administrator.get("/admin/instances/checkcycle/").status_code == 200
