@@ -219,3 +219,17 @@ def test_cache_unavailable_fires_after_the_debounce_and_closes_when_redis_return
 
     alert.refresh_from_db()
     assert (alert.state, alert.resolution) == (AlertState.RESOLVED, Resolution.CLEARED)
+
+
+@pytest.mark.django_db
+def test_the_worker_keeps_its_cluster_stats_in_memory_and_logs_the_outage_once(settings, caplog) -> None:
+    from django_q.brokers import get_broker
+
+    use_redis(settings, f"redis://127.0.0.1:{closed_port()}/0")
+    broker = get_broker()
+
+    for n in range(20):  # django-q2's guard loop saves its stats twice a second
+        broker.set_stat("cluster-1", f"estado {n}", 3)
+
+    assert broker.get_stat("cluster-1") == "estado 19"
+    assert len([r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]) == 1
