@@ -17,6 +17,8 @@ class Rule(models.TextChoices):
     CONSECUTIVE_FAILURES = "consecutive_failures", "Falhas seguidas"
     GATEWAY_UNREACHABLE = "gateway_unreachable", "Gateway inacessível"
     INSTANCE_UNSTABLE = "instance_unstable", "Instância instável"
+    GATEWAY_BAD_DATA = "gateway_bad_data", "Dados inválidos do gateway"
+    CACHE_UNAVAILABLE = "cache_unavailable", "Cache indisponível"
 
 
 class Severity(models.TextChoices):
@@ -88,6 +90,8 @@ RULE_CHANNELS: dict[str, tuple[str, ...]] = {
     Rule.CONSECUTIVE_FAILURES: (Channel.LOG,),
     Rule.GATEWAY_UNREACHABLE: (Channel.SLACK, Channel.LOG),
     Rule.INSTANCE_UNSTABLE: (Channel.SLACK, Channel.LOG),
+    Rule.GATEWAY_BAD_DATA: (Channel.SLACK, Channel.LOG),
+    Rule.CACHE_UNAVAILABLE: (Channel.SLACK, Channel.LOG),
 }
 MANUAL_RESOLVE_RULES = frozenset({Rule.INSTANCE_BANNED})
 

@@ -12,7 +12,7 @@ The outage clock is ``Instance.down_since``: an outage runs from the moment a nu
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -102,6 +102,11 @@ class Fleet:
     drops: dict[int, list[datetime]]
     gateway_error: str = ""
     gateway_failing_since: datetime | None = None
+    # What the last cycle that reached the gateway refused, and since when the cache is down.
+    invalid_rows: list[str] = field(default_factory=list)
+    invalid_since: datetime | None = None
+    cache_error: str = ""
+    cache_failing_since: datetime | None = None
 
     @classmethod
     def read(cls, now: datetime) -> Fleet:
@@ -110,7 +115,15 @@ class Fleet:
         last = CheckCycle.last_finished()
         if last is not None and not last.gateway_ok:
             fleet.gateway_error = last.gateway_error or "sem resposta"
-            fleet.gateway_failing_since = gateway_failing_since(last)
+            fleet.gateway_failing_since = failing_since(last, "gateway_ok")
+        if last is not None and not last.cache_ok:
+            fleet.cache_error = last.cache_error or "sem resposta"
+            fleet.cache_failing_since = failing_since(last, "cache_ok")
+        # A cycle that could not reach the gateway says nothing about its rows: the last one that did.
+        reached = last if last is None or last.gateway_ok else CheckCycle.last_finished(gateway_ok=True)
+        if reached is not None and reached.invalid_rows:
+            fleet.invalid_rows = [str(row) for row in reached.invalid_rows]
+            fleet.invalid_since = reached.started_at
         return fleet
 
 
@@ -130,11 +143,11 @@ def recent_drops(now: datetime) -> dict[int, list[datetime]]:
     return drops
 
 
-def gateway_failing_since(last: CheckCycle) -> datetime:
-    """Return when the current run of failed cycles began (``last`` is the newest, and failed)."""
+def failing_since(last: CheckCycle, ok_field: str) -> datetime:
+    """Return when the current run of cycles with ``ok_field`` False began (``last`` is the newest, and failed)."""
     finished = CheckCycle.objects.filter(finished_at__isnull=False)
-    last_ok = finished.filter(gateway_ok=True).order_by("-started_at").values_list("started_at", flat=True).first()
-    failed = finished.filter(gateway_ok=False)
+    last_ok = finished.filter(**{ok_field: True}).order_by("-started_at").values_list("started_at", flat=True).first()
+    failed = finished.filter(**{ok_field: False})
     if last_ok is not None:
         failed = failed.filter(started_at__gt=last_ok)
     return failed.order_by("started_at").values_list("started_at", flat=True).first() or last.started_at
@@ -230,6 +243,7 @@ def fleet_conditions(fleet: Fleet, now: datetime) -> list[Condition]:
                 since=since,
             )
         )
+    found += monitor_conditions(fleet, now)
     dropped = fleet_drop(fleet.instances)
     if dropped is not None and now - dropped >= debounce():
         found.append(
@@ -240,6 +254,42 @@ def fleet_conditions(fleet: Fleet, now: datetime) -> list[Condition]:
                 "Nenhuma instância WhatsApp está online! Mensagens não serão enviadas. "
                 f"{fleet_breakdown(fleet.instances)}; a última caiu em {text.moment(dropped)}.",
                 since=dropped,
+            )
+        )
+    return found
+
+
+# How many refused rows an alert names; the rest are counted.
+INVALID_ROWS_SHOWN = 5
+
+
+def monitor_conditions(fleet: Fleet, now: datetime) -> list[Condition]:
+    """The monitor's own troubles: the gateway sending rows it cannot store, the cache (Redis) gone."""
+    found = []
+    if fleet.invalid_rows:
+        rows = fleet.invalid_rows
+        shown = "; ".join(rows[:INVALID_ROWS_SHOWN])
+        more = f"; e mais {len(rows) - INVALID_ROWS_SHOWN}" if len(rows) > INVALID_ROWS_SHOWN else ""
+        found.append(
+            Condition(
+                Rule.GATEWAY_BAD_DATA,
+                Severity.ERROR,
+                "Dados inválidos do gateway",
+                f"O gateway enviou {plural(len(rows), 'item inválido', 'itens inválidos')}, ignorados pelo monitor "
+                f"(as demais instâncias seguem verificadas): {shown}{more}. Corrija no gateway (Evolution).",
+            )
+        )
+    since = fleet.cache_failing_since
+    if since is not None and now - since >= timedelta(seconds=settings.CACHE_ALERT_AFTER_SECONDS):
+        found.append(
+            Condition(
+                Rule.CACHE_UNAVAILABLE,
+                Severity.WARNING,
+                "Cache indisponível",
+                f"O Redis está inacessível desde {text.moment(since)} ({fleet.cache_error}). "
+                "O estado dos circuitos passou para o banco de dados e o monitor segue verificando a frota; "
+                "verifique o Redis.",
+                since=since,
             )
         )
     return found

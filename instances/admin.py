@@ -114,8 +114,19 @@ class DoctorAdmin(admin.ModelAdmin):
 
 @admin.register(CheckCycle)
 class CheckCycleAdmin(ReadOnlyAdmin):
-    list_display = ("started_at", "finished_at", "probed", "online", "failures", "changes", "discovered", "gateway_ok")
-    list_filter = ("gateway_ok",)
+    list_display = (
+        "started_at",
+        "finished_at",
+        "probed",
+        "online",
+        "failures",
+        "changes",
+        "discovered",
+        "gateway_ok",
+        "record_errors",
+        "cache_ok",
+    )
+    list_filter = ("gateway_ok", "cache_ok")
     date_hierarchy = "started_at"
 
 

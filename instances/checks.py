@@ -5,6 +5,11 @@ runs inside the event loop: read the fleet (ORM), talk to the gateway (``asyncio
 write the results (ORM, a handful of batched UPDATEs plus one ``record_status`` per change).
 A lease keeps two workers from running the cycle at once; the "gateway" circuit keeps a
 dead gateway from being hammered every minute.
+
+One bad item never stops the cycle: rows the gateway sends that the portal cannot store are
+rejected before the ORM sees them (and recorded on the cycle for the "Dados inválidos do
+gateway" alert), and every per-instance write runs in its own savepoint, so a database error
+on one row is logged and counted while the others are recorded.
 """
 
 from __future__ import annotations
@@ -16,22 +21,28 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
+from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from instances.discovery import discover, sync_gateway_rows
 from instances.gateway import (
     EvolutionClient,
     GatewayInstance,
     GatewayUnavailable,
+    ProbeFailure,
     ProbeResult,
+    RejectedRow,
     gateway_failure,
 )
-from instances.gateway.states import reason_for, resolve
+from instances.gateway.states import resolve
+from instances.gateway.validation import safe_label
+from instances.guarded import safely, update_all, update_each
 from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange, is_fresh, settled_status
 from instances.signals import cycle_finished
 from julia_monitor.lib import text
 from julia_monitor.lib.circuits import CircuitBreaker
+from julia_monitor.lib.failover_cache import cache_problem
 from julia_monitor.lib.text import plural
 
 logger = logging.getLogger(__name__)
@@ -55,6 +66,11 @@ class CycleSummary:
     cycle: CheckCycle | None = None
     # name -> error of instances whose probe failed this cycle.
     failed: dict[str, str] = field(default_factory=dict)
+    # What the gateway sent that the portal refused ("label: problem"), and instances whose
+    # result could not be written (name -> error).
+    invalid: list[str] = field(default_factory=list)
+    record_errors: dict[str, str] = field(default_factory=dict)
+    cache_error: str = ""
 
     def __str__(self) -> str:
         if self.skipped:
@@ -70,6 +86,8 @@ class CycleSummary:
                     plural(len(self.changes), "mudança", "mudanças"),
                     plural(self.discovered, "nova", "novas"),
                 ]
+                + ([plural(len(self.invalid), "linha inválida", "linhas inválidas")] if self.invalid else [])
+                + ([plural(len(self.record_errors), "erro ao gravar", "erros ao gravar")] if self.record_errors else [])
             )
             + f" em {self.seconds:.1f}s"
         )
@@ -82,17 +100,19 @@ class GatewayView:
     rows: dict[str, GatewayInstance] = field(default_factory=dict)
     probes: dict[str, ProbeResult] = field(default_factory=dict)
     error: GatewayUnavailable | None = None
+    rejected: list[RejectedRow] = field(default_factory=list)
 
 
 async def _talk_to_gateway(client: EvolutionClient, active_names: list[str], known_names: set[str]) -> GatewayView:
     """List the fleet once, then probe the active instances plus the ones just discovered."""
     try:
-        rows = {row.name: row for row in await client.afetch_instances()}
+        listed, rejected = await client.afetch_fleet()
     except GatewayUnavailable as exc:
         return GatewayView(error=exc)
+    rows = {row.name: row for row in listed}
     names = active_names + sorted(rows.keys() - known_names)
     probes = await client.aprobe_all(names)
-    return GatewayView(rows=rows, probes=probes, error=gateway_failure(probes.values()))
+    return GatewayView(rows=rows, probes=probes, error=gateway_failure(probes.values()), rejected=rejected)
 
 
 def lease_seconds(client: EvolutionClient) -> float:
@@ -146,81 +166,17 @@ def record_view(view: GatewayView, instances: dict[str, Instance], now: datetime
         return _finish(summary, now, started)
     breaker.record_success()
 
-    summary.discovered = _discover(view.rows, instances, now)
-    _sync_gateway_rows(view.rows, instances, now)
+    summary.invalid = [str(row) for row in view.rejected] + [
+        f"estado de {safe_label(name)}: {probe.error}"
+        for name, probe in view.probes.items()
+        if probe.failure == ProbeFailure.BAD_BODY
+    ]
+    if summary.invalid:
+        logger.warning("check cycle: invalid data from the gateway, skipped: %s", "; ".join(summary.invalid))
+    summary.discovered = discover(view.rows, instances, now, summary.record_errors)
+    sync_gateway_rows(view.rows, instances, now, summary.record_errors)
     _record_probes(view, instances, now, summary)
     return _finish(summary, now, started)
-
-
-def _discover(rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime) -> int:
-    """Register instances the gateway has and we do not, with the default capacities."""
-    new = [
-        Instance(
-            name=row.name,
-            phone_number=row.phone_number,
-            capacity_per_hour=settings.DEFAULT_CAPACITY_PER_HOUR,
-            capacity_per_day=settings.DEFAULT_CAPACITY_PER_DAY,
-            disconnection_code=row.disconnection_code,
-            disconnection_at=row.disconnection_at,
-            disconnection_reason=_reason(row),
-            disconnection_seen_at=now if row.disconnection_code else None,
-            # Not "created now": the first observation, stamped with the cycle's start, must
-            # not look older than the status it replaces (record_status ignores those).
-            status_since=now,
-        )
-        for name, row in rows.items()
-        if name not in instances
-    ]
-    if not new:
-        return 0
-    # ignore_conflicts: an operator may have added the same name a moment ago.
-    Instance.objects.bulk_create(new, ignore_conflicts=True)
-    created = Instance.objects.filter(name__in=[inst.name for inst in new])
-    instances.update({inst.name: inst for inst in created})
-    return len(new)
-
-
-def _reason(row: GatewayInstance) -> str:
-    if not row.disconnection_code:
-        return ""
-    code_reason = reason_for(row.disconnection_code)
-    return (f"{code_reason}: {row.disconnection_reason}" if row.disconnection_reason else code_reason)[:300]
-
-
-def _sync_gateway_rows(rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime) -> None:
-    """Fill an empty phone number and keep the gateway's last disconnection (one UPDATE per real change).
-
-    A (code, disconnectionAt) pair the portal has not stored is news, stamped with the
-    portal's clock (unless the gateway dates it well before the number was last seen
-    connected). A webhook reports the code without the gateway's date: when the row then
-    shows the same code, it is the same close, only dated now.
-    """
-    for name, row in rows.items():
-        inst = instances.get(name)
-        if inst is None:
-            continue
-        fields: dict[str, object] = {}
-        if not inst.phone_number and row.phone_number:
-            fields["phone_number"] = row.phone_number
-        # v1 rows have no disconnection fields: never clear what a webhook recorded.
-        pair = (row.disconnection_code, row.disconnection_at)
-        if row.disconnection_code and pair != inst.disconnection_pair:
-            if row.disconnection_code == inst.disconnection_code and inst.disconnection_at is None:
-                fields["disconnection_at"] = row.disconnection_at
-            else:
-                # A close the gateway dates well before we last saw the number connected is
-                # news to us but not to the number: stored as already seen, never fresh.
-                old = inst.is_old_close(row.disconnection_code, row.disconnection_at)
-                fields.update(
-                    disconnection_code=row.disconnection_code,
-                    disconnection_at=row.disconnection_at,
-                    disconnection_reason=_reason(row),
-                    disconnection_seen_at=inst.last_seen_connected_at if old else now,
-                )
-        if fields:
-            Instance.objects.filter(pk=inst.pk).update(**fields)
-            for key, value in fields.items():
-                setattr(inst, key, value)
 
 
 NOT_LISTED = "o gateway não lista mais esta instância"
@@ -234,8 +190,8 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
     old; and when not one instance could be read (the gateway answers, but nothing usable),
     every failed one is ``unknown`` now: that is the fleet going dark, not a probe hiccup.
     """
-    unchanged: dict[Status, list[int]] = defaultdict(list)
-    failed: dict[str, list[int]] = defaultdict(list)
+    unchanged: dict[Status, list[Instance]] = defaultdict(list)
+    failed: dict[str, list[Instance]] = defaultdict(list)
     unreadable: list[tuple[Instance, str]] = []
     for name, probe in view.probes.items():
         inst = instances.get(name)
@@ -246,31 +202,31 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
             if name not in view.rows:
                 _observe(inst, Status.UNKNOWN, NOT_LISTED, now, summary)
             else:
-                failed[probe.error[:300]].append(inst.pk)
+                failed[probe.error[:300]].append(inst)
                 unreadable.append((inst, probe.error))
             continue
         seen = resolve(probe.state, probe.code, inst)
         if settled_status(inst.status, seen.status) == inst.status:
-            unchanged[Status(inst.status)].append(inst.pk)
+            unchanged[Status(inst.status)].append(inst)
             continue
         _observe(inst, seen.status, seen.reason, now, summary)
 
-    ok_ids = [pk for pks in unchanged.values() for pk in pks]
-    if ok_ids:
-        Instance.objects.filter(pk__in=ok_ids).update(
-            last_checked_at=now, last_read_at=now, consecutive_failures=0, last_error=""
-        )
-    if unchanged[Status.CONNECTED]:
-        # Guarded by status: a webhook may have recorded a drop while we were probing.
-        Instance.objects.filter(pk__in=unchanged[Status.CONNECTED], status=Status.CONNECTED).update(
-            last_seen_connected_at=now
+    read = [inst for insts in unchanged.values() for inst in insts]
+    update_all(
+        summary.record_errors, read, last_checked_at=now, last_read_at=now, consecutive_failures=0, last_error=""
+    )
+    # Guarded by status: a webhook may have recorded a drop while we were probing.
+    connected = [inst for inst in unchanged[Status.CONNECTED] if inst.name not in summary.record_errors]
+    if connected:
+        safely(
+            summary.record_errors,
+            connected[0].name if len(connected) == 1 else "instâncias conectadas",
+            lambda: Instance.objects.filter(pk__in=[i.pk for i in connected], status=Status.CONNECTED).update(
+                last_seen_connected_at=now
+            ),
         )
     if failed:
-        # One UPDATE whatever the mix of errors: each failed row gets its own message.
-        last_error = Case(*(When(pk__in=pks, then=Value(error)) for error, pks in failed.items()), default=Value(""))
-        Instance.objects.filter(pk__in=[pk for pks in failed.values() for pk in pks]).update(
-            consecutive_failures=F("consecutive_failures") + 1, last_checked_at=now, last_error=last_error
-        )
+        _record_failures(failed, now, summary)
     nothing_read = not any(probe.ok for probe in view.probes.values())
     for inst, error in unreadable:
         if inst.status != Status.UNKNOWN and (nothing_read or not is_fresh(inst.last_read_at, now)):
@@ -279,10 +235,40 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
     summary.failures = len(summary.failed)
 
 
+def _record_failures(failed: dict[str, list[Instance]], now: datetime, summary: CycleSummary) -> None:
+    """One UPDATE whatever the mix of errors (each failed row gets its own message); row by row if it fails."""
+    insts = [inst for group in failed.values() for inst in group]
+    error_of = {inst.pk: error for error, group in failed.items() for inst in group}
+    whens = [When(pk__in=[i.pk for i in group], then=Value(error)) for error, group in failed.items()]
+    last_error = Case(*whens, default=Value(""))
+    try:
+        with transaction.atomic():
+            Instance.objects.filter(pk__in=[i.pk for i in insts]).update(
+                consecutive_failures=F("consecutive_failures") + 1, last_checked_at=now, last_error=last_error
+            )
+    except Exception:
+        logger.exception("check cycle: recording failed probes failed, retrying row by row")
+        update_each(
+            summary.record_errors,
+            insts,
+            lambda inst: {
+                "consecutive_failures": F("consecutive_failures") + 1,
+                "last_checked_at": now,
+                "last_error": error_of[inst.pk],
+            },
+        )
+
+
 def _observe(inst: Instance, status: str, reason: str, now: datetime, summary: CycleSummary, read: bool = True) -> None:
-    change = inst.record_status(status, reason=reason, at=now, read=read)
-    if change is not None:
-        summary.changes.append(change)
+    changes: list[StatusChange] = []
+
+    def write() -> None:
+        change = inst.record_status(status, reason=reason[:300], at=now, read=read)
+        if change is not None:
+            changes.append(change)
+
+    if safely(summary.record_errors, inst.name, write):
+        summary.changes.extend(changes)
 
 
 def _unread_reason(inst: Instance, error: str) -> str:
@@ -294,6 +280,7 @@ def _unread_reason(inst: Instance, error: str) -> str:
 def _finish(summary: CycleSummary, now: datetime, started: float) -> CycleSummary:
     # Online as the portal now knows it; a gateway outage leaves the last known statuses, so it
     # never reads as "none online".
+    summary.cache_error = cache_problem()
     summary.online = Instance.objects.active().filter(status=Status.CONNECTED).count()
     summary.seconds = time.monotonic() - started
     summary.cycle = CheckCycle.objects.create(
@@ -306,6 +293,10 @@ def _finish(summary: CycleSummary, now: datetime, started: float) -> CycleSummar
         discovered=summary.discovered,
         gateway_ok=summary.gateway_ok,
         gateway_error=summary.gateway_error,
+        invalid_rows=summary.invalid[:50],
+        record_errors=len(summary.record_errors),
+        cache_ok=not summary.cache_error,
+        cache_error=summary.cache_error[:300],
     )
     logger.info("check cycle: %s", summary)
     return summary

@@ -15,6 +15,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from julia_monitor.lib.failover_cache import SHARED_CACHE_TABLE, failover_caches
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -184,23 +186,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and shared state --------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 _REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": _REDIS_OPTIONS,
-            "KEY_PREFIX": "julia",
-        },
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Circuit-breaker state must be seen by the worker and every web process alike: Redis
-# when there is one, else a database table (created by `createcachetable`).
-CACHES["shared"] = (
-    {**CACHES["default"], "KEY_PREFIX": "julia-shared"}
-    if REDIS_URL
-    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "julia_shared_cache"}
+# Circuit-breaker state must be seen by the worker and every web process alike: Redis when
+# there is one, else a database table (created by a migration). With Redis, both caches fail
+# over while it is unreachable (julia_monitor/lib/failover_cache.py): "shared" to that same
+# table, so the processes still agree; "default" to process memory. The first failure marks
+# Redis down for CACHE_RETRY_SECONDS in the process, so an outage costs one timeout per interval.
+_LOCAL_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+_DATABASE_CACHE = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": SHARED_CACHE_TABLE}
+CACHE_RETRY_SECONDS = env_int("CACHE_RETRY_SECONDS", 10, minimum=0)
+CACHE_ALERT_AFTER_SECONDS = env_int("CACHE_ALERT_AFTER_SECONDS", 60, minimum=0)
+CACHES = (
+    failover_caches(REDIS_URL, _REDIS_OPTIONS) if REDIS_URL else {"default": _LOCAL_CACHE, "shared": _DATABASE_CACHE}
 )
 
 # --- django-q2 ----------------------------------------------------------------------------

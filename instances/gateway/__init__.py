@@ -9,6 +9,7 @@ from instances.gateway.client import EvolutionClient, ProbeResult, gateway_failu
 from instances.gateway.errors import GatewayErrorKind, GatewayUnavailable, InstanceRequestFailed, ProbeFailure
 from instances.gateway.parsing import GatewayInstance, parse_connection_state, parse_datetime, parse_instance_row
 from instances.gateway.states import Observation, resolve
+from instances.gateway.validation import RejectedRow
 
 __all__ = [
     "EvolutionClient",
@@ -19,6 +20,7 @@ __all__ = [
     "Observation",
     "ProbeFailure",
     "ProbeResult",
+    "RejectedRow",
     "gateway_failure",
     "parse_connection_state",
     "parse_datetime",

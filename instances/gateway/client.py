@@ -33,11 +33,12 @@ from instances.gateway.parsing import (
     GatewayInstance,
     json_or_none,
     parse_connection_state,
-    parse_instance_row,
     raise_for_gateway,
+    read_instance_row,
     text_of,
 )
 from instances.gateway.states import status_from_state
+from instances.gateway.validation import RejectedRow
 from instances.models import Status
 
 # Small pools, many of them: one httpx client slows down sharply once ~100 requests share its
@@ -131,6 +132,11 @@ class EvolutionClient:
     # fetchInstances ------------------------------------------------------------------------
 
     async def afetch_instances(self) -> list[GatewayInstance]:
+        rows, _rejected = await self.afetch_fleet()
+        return rows
+
+    async def afetch_fleet(self) -> tuple[list[GatewayInstance], list[RejectedRow]]:
+        """Return the fleet's rows, and the rows rejected as invalid (each with its reason)."""
         async with self._new_client(1) as client:
             response = await self._get(client, "/instance/fetchInstances")
         raise_for_gateway(response)
@@ -140,8 +146,8 @@ class EvolutionClient:
         if response.status_code != 200 or not isinstance(body, list):
             # The body is not logged or echoed: it can carry instance tokens.
             raise GatewayUnavailable(GatewayErrorKind.BAD_RESPONSE, f"fetchInstances HTTP {response.status_code}")
-        rows = [parse_instance_row(row) for row in body]
-        return [row for row in rows if row is not None]
+        read = [read_instance_row(row, position) for position, row in enumerate(body)]
+        return [r for r in read if isinstance(r, GatewayInstance)], [r for r in read if isinstance(r, RejectedRow)]
 
     # connectionState -----------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Reading Evolution's answers: both API shapes (v2 and v1), timestamps, JIDs and error bodies.
 
 Never log a ``fetchInstances`` body: it carries every instance's token in clear (docs/evolution.md §1).
+A row the portal cannot store or show is rejected with its reason (``instances.gateway.validation``),
+never passed on: one bad row must not stop the fleet's check.
 """
 
 from __future__ import annotations
@@ -13,6 +15,14 @@ from typing import Any
 import httpx
 
 from instances.gateway.errors import GatewayErrorKind, GatewayUnavailable, InstanceRequestFailed, ProbeFailure
+from instances.gateway.validation import (
+    RejectedRow,
+    escape_text,
+    name_problem,
+    number_problem,
+    safe_label,
+    usable_code,
+)
 
 
 @dataclass(frozen=True)
@@ -28,16 +38,20 @@ class GatewayInstance:
 
 
 def text_of(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    """Return a string from the gateway, stripped, its control characters escaped ("" if not a string)."""
+    return escape_text(value.strip()) if isinstance(value, str) else ""
 
 
-def _int(value: Any) -> int | None:
+def _code(value: Any) -> int | None:
+    """Return a disconnection code given as a number or digits; garbage or out of range reads as none."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        return usable_code(value)
+    digits = value.strip() if isinstance(value, str) else ""
+    # A length cap before int(): Python refuses to convert strings of thousands of digits.
+    if digits.isascii() and digits.isdigit() and len(digits) <= 6:
+        return usable_code(int(digits))
     return None
 
 
@@ -80,18 +94,34 @@ def disconnection_detail(raw: Any) -> str:
 
 
 def parse_instance_row(row: Any) -> GatewayInstance | None:
-    """Parse a v2 row (``name``, ``connectionStatus``…) or a v1 ``{"instance": {...}}`` row."""
+    """Parse a v2 row (``name``, ``connectionStatus``…) or a v1 ``{"instance": {...}}`` row; None if rejected."""
+    read = read_instance_row(row)
+    return read if isinstance(read, GatewayInstance) else None
+
+
+def read_instance_row(row: Any, position: int = 0) -> GatewayInstance | RejectedRow:
+    """Return a v2 or v1 row as a ``GatewayInstance``, or why it was rejected (name, number, types)."""
+    where = f"linha {position + 1} da lista"
     if not isinstance(row, dict):
-        return None
+        return RejectedRow(where, "não é um objeto JSON")
     inner = row.get("instance")
-    if "name" not in row and isinstance(inner, dict):  # v1
-        name = text_of(inner.get("instanceName"))
-        phone = phone_from_jid(inner.get("owner"))
-        return GatewayInstance(name, phone, text_of(inner.get("status"))) if name else None
-    name = text_of(row.get("name"))
-    if not name:
-        return None
-    code = _int(row.get("disconnectionReasonCode"))
+    v1 = "name" not in row and isinstance(inner, dict)
+    source = inner if v1 and isinstance(inner, dict) else row
+    raw_name = source.get("instanceName" if v1 else "name")
+    if isinstance(raw_name, str):
+        raw_name = raw_name.strip()
+    problem = name_problem(raw_name)
+    if problem:
+        label = f"instância {safe_label(raw_name)}" if isinstance(raw_name, str) and raw_name else where
+        return RejectedRow(label, problem)
+    name = str(raw_name)
+    numbers = [source.get("owner")] if v1 else [row.get("number"), row.get("ownerJid")]
+    problem = next((p for p in map(number_problem, numbers) if p), "")
+    if problem:
+        return RejectedRow(f"instância {safe_label(name)}", problem)
+    if v1:
+        return GatewayInstance(name, phone_from_jid(source.get("owner")), text_of(source.get("status")))
+    code = _code(row.get("disconnectionReasonCode"))
     return GatewayInstance(
         name=name,
         phone_number=phone_from_jid(row.get("number")) or phone_from_jid(row.get("ownerJid")),
@@ -116,7 +146,11 @@ def parse_connection_state(body: Any) -> tuple[str | None, int | None]:
     if "instance" not in body and "state" not in body:
         raise InstanceRequestFailed(ProbeFailure.BAD_BODY)
     state = inner.get("state")
-    return (state if isinstance(state, str) else None), _int(inner.get("statusReason") or body.get("statusReason"))
+    if state is not None and not isinstance(state, str):
+        raise InstanceRequestFailed(ProbeFailure.BAD_BODY, f"estado não é texto ({type(state).__name__})")
+    return (text_of(state) or None) if isinstance(state, str) else None, _code(
+        inner.get("statusReason") or body.get("statusReason")
+    )
 
 
 def json_or_none(response: httpx.Response) -> Any:

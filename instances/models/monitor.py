@@ -23,6 +23,13 @@ class CheckCycle(models.Model):
     discovered = models.PositiveIntegerField("descobertas", default=0)
     gateway_ok = models.BooleanField("gateway respondeu", default=True)
     gateway_error = models.CharField("erro do gateway", max_length=300, blank=True)
+    # Rows (or probe answers) the gateway sent that the portal refused, each "label: problem".
+    invalid_rows = models.JSONField("dados inválidos do gateway", default=list, blank=True)
+    # Instances whose result could not be written (a database error on that row alone).
+    record_errors = models.PositiveIntegerField("erros ao gravar", default=0)
+    # Whether the shared cache (Redis) answered; without it circuit state lives in the database.
+    cache_ok = models.BooleanField("cache respondeu", default=True)
+    cache_error = models.CharField("erro do cache", max_length=300, blank=True)
 
     class Meta:
         verbose_name = "ciclo de verificação"
@@ -37,9 +44,9 @@ class CheckCycle(models.Model):
         return self.finished_at - self.started_at if self.finished_at else None
 
     @classmethod
-    def last_finished(cls) -> CheckCycle | None:
-        """Return the newest finished cycle: the monitor's proof of life."""
-        return cls.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
+    def last_finished(cls, **matching: object) -> CheckCycle | None:
+        """Return the newest finished cycle (of those ``matching``): the monitor's proof of life."""
+        return cls.objects.filter(finished_at__isnull=False, **matching).order_by("-finished_at").first()
 
     @staticmethod
     def is_stale(finished_at: datetime | None, now: datetime) -> bool:

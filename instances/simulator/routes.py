@@ -23,7 +23,7 @@ class Hang(enum.Enum):
 
 
 HANG: Final = Hang.HANG  # routing result: answer only after hang_seconds
-# (status, body), or HANG.
+# (status, body), or HANG; a ``bytes`` body is sent as it is (the "garbage" faults), anything else as JSON.
 Routed = tuple[int, Any] | Literal[Hang.HANG]
 
 
@@ -41,12 +41,16 @@ def route(request: Request, gateway: Gateway, allow_hang: bool) -> Routed:
     fault = gateway.fault
     if fault == "http500":
         return 500, shapes.internal_error_body()
+    if fault == "hang" and allow_hang:
+        return HANG
     base_url = gateway.base_url
     parts = request.path.strip("/").split("/")
     if request.path == "/" and request.method == "GET":
         return 200, shapes.welcome_body(gateway.shape, base_url)
     if fault == "license_required":
         return 503, shapes.license_required_body(base_url)
+    if fault == "garbage":
+        return 200, shapes.GARBAGE_BODY
     action = parts[1] if len(parts) >= 2 and parts[0] == "instance" else ""
     name = parts[2] if len(parts) == 3 else None
     known = (action == "fetchInstances" and len(parts) == 2) or (action in ("connectionState", "connect") and name)
@@ -71,6 +75,8 @@ def _instance_route(action: str, instance: SimInstance, query: dict[str, str], a
         return 500, shapes.internal_error_body()
     if fault == "error_body":
         return 200, shapes.error_flag_body(f"Error: Connection Closed ({instance.name})")
+    if fault == "garbage":
+        return 200, shapes.GARBAGE_BODY
     if fault == "not_found":
         return 404, shapes.instance_not_found_body(instance.name)
     if allow_hang and (fault == "hang" or (instance.hangs and action == "connectionState")):

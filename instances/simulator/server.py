@@ -214,6 +214,12 @@ class GatewaySimulator:
             for event, data in events:
                 self._post(event, instance, data, now)
 
+    def remove_instance(self, name: str) -> None:
+        """Delete one instance: the gateway stops listing it and its routes answer 404."""
+        with self._lock:
+            self._get(name)
+            del self.instances[name]
+
     def forget_all(self) -> None:
         """Lose every instance, as Evolution redeployed without its volume: still up, knows nobody.
 
@@ -415,6 +421,8 @@ class GatewaySimulator:
         status, body = result
         with self._lock:
             self._counts[request.path] += 1
+        if isinstance(body, bytes):
+            return Response(status, body, content_type="text/html")
         return Response(status, json.dumps(body, ensure_ascii=False).encode())
 
     def _route(self, request: Request, allow_hang: bool) -> Routed:

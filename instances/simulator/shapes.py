@@ -19,8 +19,12 @@ from typing import Any
 CODES_THAT_CLOSE_THE_ROW = frozenset({401, 402, 403, 406})
 # The live states a simulated instance can be in: what connectionState answers.
 INSTANCE_STATES = ("open", "connecting", "close")
-INSTANCE_FAULTS = ("hang", "http500", "error_body", "not_found")
-GATEWAY_FAULTS = ("license_required", "http500", "down")
+INSTANCE_FAULTS = ("hang", "http500", "error_body", "not_found", "garbage")
+# "garbage": 200 with a body that is not JSON (a proxy's page, a truncated answer); "hang": every
+# request answered only after hang_seconds.
+GATEWAY_FAULTS = ("license_required", "http500", "down", "garbage", "hang")
+# What the "garbage" faults answer, with a 200: not JSON at all.
+GARBAGE_BODY = b"<html><body>502 Bad Gateway</body></html>\x00{not json"
 CLIENT_NAME = "julia_simulator"
 VERSIONS = {"v2": "2.3.6", "v1": "1.8.6"}
 

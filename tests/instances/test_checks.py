@@ -150,7 +150,8 @@ def test_a_quiet_cycle_costs_the_same_few_queries_for_5_or_50_instances(
     add_quiet_instances(gateway, make_instance, [f"zap-{i:03d}" for i in range(5, 50)])
     started = timezone.now()
 
-    with django_assert_max_num_queries(12) as large:
+    # The savepoints that keep one row's failure from aborting the rest count as queries here.
+    with django_assert_max_num_queries(16) as large:
         summary = run_cycle()
 
     assert len(large) == len(small)

@@ -37,10 +37,10 @@ def test_a_cycle_is_skipped_while_another_holds_the_lease(fleet, gateway) -> Non
 
 @pytest.mark.django_db
 def test_the_lease_is_released_even_when_the_cycle_crashes(fleet, gateway, monkeypatch) -> None:
-    async def explode(self: EvolutionClient) -> list:
+    async def explode(self: EvolutionClient) -> tuple:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(EvolutionClient, "afetch_instances", explode)
+    monkeypatch.setattr(EvolutionClient, "afetch_fleet", explode)
     with pytest.raises(RuntimeError):
         run_cycle()
     monkeypatch.undo()
