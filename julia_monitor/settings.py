@@ -271,6 +271,10 @@ EVOLUTION_CONCURRENCY = env_int("EVOLUTION_CONCURRENCY", 100, minimum=1)
 EVOLUTION_WEBHOOK_SECRET = env_str("EVOLUTION_WEBHOOK_SECRET")
 if not DEBUG and not EVOLUTION_WEBHOOK_SECRET:
     raise ImproperlyConfigured("EVOLUTION_WEBHOOK_SECRET must be set when DEBUG is off.")
+# It signs Evolution's webhook tokens (HS256 wants a key of at least 256 bits) and, for the
+# global webhook, travels in the URL: it must not be guessable.
+if not DEBUG and len(EVOLUTION_WEBHOOK_SECRET) < 32:
+    raise ImproperlyConfigured("EVOLUTION_WEBHOOK_SECRET must be at least 32 characters when DEBUG is off.")
 
 # Capacities given to instances discovered on the gateway (editable per instance).
 DEFAULT_CAPACITY_PER_HOUR = env_int("DEFAULT_CAPACITY_PER_HOUR", 30, minimum=1)

@@ -16,7 +16,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "monitor.example.com",
     "EVOLUTION_API_URL": "https://evolution.example.com",
     "EVOLUTION_API_KEY": "global-key",
-    "EVOLUTION_WEBHOOK_SECRET": "webhook-secret",
+    "EVOLUTION_WEBHOOK_SECRET": "w" * 16 + "-webhook-secret-0123456789",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
 }
 
@@ -59,6 +59,14 @@ def test_production_without_a_required_setting_refuses_to_start(missing: str, me
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_production_refuses_a_guessable_webhook_secret() -> None:
+    # It travels in the global webhook's URL and signs Evolution's tokens: 11 characters will not do.
+    result = manage("check", **{**PRODUCTION, "EVOLUTION_WEBHOOK_SECRET": "abc12345678"})
+
+    assert result.returncode != 0
+    assert "EVOLUTION_WEBHOOK_SECRET must be at least 32 characters" in result.stderr
 
 
 def test_a_malformed_number_is_a_clear_error() -> None:
