@@ -28,9 +28,7 @@ def _webhook_secret(settings: Any) -> None:
     settings.EVOLUTION_WEBHOOK_SECRET = SECRET
 
 
-def evolution_token(
-    *, key: str = SECRET, algorithm: str = "HS256", at: datetime | None = None, **claims: Any
-) -> str:
+def evolution_token(*, key: str = SECRET, algorithm: str = "HS256", at: datetime | None = None, **claims: Any) -> str:
     issued = at or timezone.now()
     payload = {
         "app": "evolution",
