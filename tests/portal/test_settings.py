@@ -36,11 +36,41 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The README's production setup: behind a TLS proxy, HTTPS only, secure cookies.
+BEHIND_TLS = {
+    "CSRF_TRUSTED_ORIGINS": "https://monitor.example.com",
+    "BEHIND_TLS_PROXY": "true",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SESSION_COOKIE_SECURE": "true",
+    "CSRF_COOKIE_SECURE": "true",
+}
+
+
 def test_production_settings_pass_check_deploy() -> None:
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("preload", ["false", "true"])
+def test_check_deploy_has_nothing_to_say_with_or_without_the_hsts_preload_opt_in(preload: str) -> None:
+    result = manage("check", "--deploy", **PRODUCTION, **BEHIND_TLS, SECURE_HSTS_PRELOAD=preload)
+
+    assert result.returncode == 0, result.stderr
+    assert "WARNINGS" not in result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
+
+
+def test_hsts_preload_is_off_unless_an_operator_opts_in() -> None:
+    show = "from django.conf import settings; print(settings.SECURE_HSTS_PRELOAD, settings.SILENCED_SYSTEM_CHECKS)"
+
+    default = manage("shell", "-c", show, **PRODUCTION, **BEHIND_TLS)
+    opted_in = manage("shell", "-c", show, **PRODUCTION, **BEHIND_TLS, SECURE_HSTS_PRELOAD="true")
+
+    assert default.stdout.splitlines()[-1] == "False ['security.W021']"
+    assert opted_in.stdout.splitlines()[-1] == "True []"
 
 
 @pytest.mark.parametrize(
