@@ -132,3 +132,41 @@ def test_the_shared_secret_still_works_for_the_global_webhook_and_old_setups(cli
 
     assert (by_query.status_code, by_header.status_code) == (200, 200)
     assert counted() == 2
+
+
+# --- through the gateway simulator, as Evolution sends them --------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("auth", ["jwt", "query", "header"])
+def test_the_simulated_gateway_gets_its_webhooks_counted_each_way_it_can_authenticate(live_server, make_instance, auth):
+    from instances.simulator import GatewaySimulator
+
+    make_instance("zap-01")
+    url = f"{live_server.url}{URL}"
+    with GatewaySimulator(webhook_url=url, webhook_secret=SECRET, webhook_auth=auth, seed=1) as sim:
+        sim.add_instance("zap-01", phone_number="5511999990001")
+        sim.send_message("zap-01")
+        assert sim.flush_webhooks(timeout=10)
+        delivered, dropped = sim.webhooks_delivered, sim.webhooks_dropped
+
+    assert (delivered, dropped) == (1, 0)
+    assert counted() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gateway_signing_with_another_secret_is_refused_once_and_not_retried(live_server, make_instance):
+    from instances.simulator import GatewaySimulator
+
+    make_instance("zap-01")
+    url = f"{live_server.url}{URL}"
+    other = "outro-segredo-qualquer-com-mais-de-32-caracteres"
+    with GatewaySimulator(webhook_url=url, webhook_secret=other, webhook_auth="jwt", seed=1) as sim:
+        sim.add_instance("zap-01", phone_number="5511999990001")
+        sim.send_message("zap-01")
+        assert sim.flush_webhooks(timeout=10)
+        delivered, dropped = sim.webhooks_delivered, sim.webhooks_dropped
+
+    # Like Evolution, the gateway drops a webhook answered 401: a wrong secret loses events.
+    assert (delivered, dropped) == (0, 1)
+    assert counted() == 0
