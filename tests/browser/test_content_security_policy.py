@@ -60,8 +60,8 @@ def scene(make_instance, django_user_model) -> dict[str, Any]:
         message="julia-rj-01 está desconectada.",
     )
     alert.events.create(kind="opened", detail=alert.message)
-    django_user_model.objects.create_superuser("chefe", password="senha-de-teste-123")
-    return {"instance": up, "alert": alert}
+    user = django_user_model.objects.create_superuser("chefe", password="senha-de-teste-123")
+    return {"instance": up, "alert": alert, "user": user}
 
 
 def violations(page: Any, watched: dict[str, list[str]]) -> list[str]:
@@ -85,6 +85,8 @@ def test_no_page_breaks_the_policy(page: Any, watched: dict[str, list[str]], sce
         ("/admin/instances/instance/", "#changelist-form"),
         (f"/admin/instances/instance/{scene['instance'].pk}/change/", "input[name='_save']"),
         ("/admin/alerts/alert/", "#changelist-form"),
+        (f"/admin/auth/user/{scene['user'].pk}/change/", "select[name='user_permissions_old']"),  # filter widget
+        ("/admin/django_q/schedule/add/", "input[name='_save']"),  # date and time pickers
         ("/dashboard/docs", ".swagger-ui .opblock"),  # Swagger UI drew the operations: its script ran
         ("/pagina-que-nao-existe/", "h1"),
     ]
