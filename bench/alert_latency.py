@@ -49,7 +49,7 @@ from _setup import bench_database
 
 TARGET_P95 = 2.0
 API_KEY = "bench-latency-key"
-WEBHOOK_SECRET = "bench-latency-secret"
+WEBHOOK_SECRET = "bench-latency-webhook-secret-0123456789"  # 32+: DEBUG is off
 WARMUPS = 2
 STEADY = 5
 SAMPLE_TIMEOUT = 15.0

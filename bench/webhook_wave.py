@@ -63,7 +63,7 @@ from _alerting import (
 from _setup import bench_database
 
 API_KEY = "bench-wave-key"
-WEBHOOK_SECRET = "bench-wave-secret"
+WEBHOOK_SECRET = "bench-wave-webhook-secret-0123456789"  # 32+: DEBUG is off
 PREFIX = "onda-"
 STEADY = 5
 EVALUATION_TASK = "alerts.tasks.evaluate_and_deliver"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jwt
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -34,6 +35,11 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 32 * 1024 * 1024
 # Phone and server clocks drift; a timestamp this far ahead is still "now", beyond it is junk.
 FUTURE_TOLERANCE = timedelta(minutes=5)
+
+# Evolution's webhook JWT lives 10 minutes; its clock may be this far off the portal's
+# either way (a token "issued in the future" or "just expired" by that much still passes).
+JWT_LEEWAY_SECONDS = 60
+JWT_CLAIMS = {"app": "evolution", "action": "webhook"}
 
 SEND_MESSAGE = "send.message"
 MESSAGES_UPSERT = "messages.upsert"
@@ -83,15 +89,47 @@ def evolution_webhook(request: HttpRequest) -> JsonResponse:
 
 
 def authenticate(request: HttpRequest) -> None:
+    """Accept Evolution's signed token, else the shared secret itself (``docs/evolution.md`` §4).
+
+    A per-instance webhook whose ``headers`` hold ``"jwt_key": <secret>`` makes Evolution send
+    ``Authorization: Bearer <JWT>``: HS256 signed with the secret, ``{"app": "evolution",
+    "action": "webhook"}``, valid 10 minutes. When a bearer token is given it alone decides.
+    Otherwise the secret itself, as ``X-Webhook-Secret`` (per-instance ``headers``) or
+    ``?token=`` (the global webhook, which can send no headers).
+    """
     secret = settings.EVOLUTION_WEBHOOK_SECRET
     if not secret:
         raise WebhookError(
             403, "Webhook desativado: o segredo (EVOLUTION_WEBHOOK_SECRET) não está configurado no portal."
         )
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        verify_jwt(token.strip(), secret)
+        return
     given = request.headers.get("X-Webhook-Secret") or request.GET.get("token") or ""
     # Bytes, because compare_digest refuses non-ASCII str; constant time against guessing.
     if not hmac.compare_digest(given.encode(), secret.encode()):
-        raise WebhookError(401, "Segredo do webhook ausente ou inválido (cabeçalho X-Webhook-Secret ou ?token=).")
+        raise WebhookError(401, "Segredo do webhook ausente ou inválido (Authorization, X-Webhook-Secret ou ?token=).")
+
+
+def verify_jwt(token: str, secret: str) -> None:
+    """Refuse a token not signed with ``secret`` by HS256, expired, or minted for something else."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],  # never "none", never an algorithm the token itself picks
+            leeway=JWT_LEEWAY_SECONDS,
+            options={"require": ["exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise WebhookError(401, "Token do webhook expirado (Authorization: Bearer).") from None
+    except jwt.InvalidTokenError:
+        raise WebhookError(401, "Token do webhook inválido (Authorization: Bearer).") from None
+    # Evolution always says who minted it and why; a token for anything else is not a webhook's.
+    for claim, expected in JWT_CLAIMS.items():
+        if claims.get(claim, expected) != expected:
+            raise WebhookError(401, f"Token do webhook inválido: {claim} deveria ser {expected!r}.")
 
 
 def read_json(request: HttpRequest) -> Any:

@@ -1,9 +1,4 @@
-"""Answer a clean 503 when the database cannot be reached, instead of a 500 with a stack trace.
-
-A database restart or outage is not a bug: Evolution retries a webhook answered 503 (it drops
-400/401/403/404/422 for good), a load balancer or a person tries again. Django already drops
-a connection that failed this way at the end of the request, so the next one starts afresh.
-"""
+"""The portal's own middleware: a clean 503 when the database is lost, and no-store answers."""
 
 from __future__ import annotations
 
@@ -11,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template.loader import render_to_string
 
 logger = logging.getLogger(__name__)
@@ -23,6 +18,13 @@ JSON_PATHS = ("/dashboard/", "/webhooks/")
 
 
 class DatabaseUnavailableMiddleware:
+    """A clean 503 when the database cannot be reached, instead of a 500 with a stack trace.
+
+    A database restart or outage is not a bug: Evolution retries a webhook answered 503 (it drops
+    400/401/403/404/422 for good), a load balancer or a person tries again. Django already drops
+    a connection that failed this way at the end of the request, so the next one starts afresh.
+    """
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
@@ -41,4 +43,23 @@ class DatabaseUnavailableMiddleware:
             # No request context: rendering it would reach for the session and the user, in the database.
             response = HttpResponse(render_to_string("503.html"), status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` on every answer that does not say otherwise.
+
+    The pages and the API show a fleet's live state to people logged in: no browser, proxy or
+    shared computer should keep a copy (nor show a stale one on Back). Static files never reach
+    here (WhiteNoise answers them first, with their own long caching); a view that sets its own
+    ``Cache-Control`` keeps it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
         return response

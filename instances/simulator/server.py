@@ -41,7 +41,7 @@ from instances.simulator.shapes import (
     INSTANCE_STATES,
     SimInstance,
 )
-from instances.simulator.webhooks import WebhookSender
+from instances.simulator.webhooks import AUTH_MODES, WebhookSender
 
 __all__ = ["GatewaySimulator", "SimInstance"]
 
@@ -74,6 +74,7 @@ class GatewaySimulator:
         webhook_secret: str | None = None,
         webhook_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
         clock_offset: timedelta = timedelta(0),
+        webhook_auth: str = "header",
     ) -> None:
         low, high = latency
         if not 0 <= low <= high:
@@ -82,6 +83,8 @@ class GatewaySimulator:
             raise ValueError(f"hang_share must be between 0 and 1, got {hang_share!r}")
         if hang_seconds < 0:
             raise ValueError("hang_seconds must be >= 0")
+        if webhook_auth not in AUTH_MODES:
+            raise ValueError(f"webhook_auth must be one of {AUTH_MODES}, got {webhook_auth!r}")
         if shape not in shapes.VERSIONS:
             raise ValueError(f"shape must be one of {sorted(shapes.VERSIONS)}, got {shape!r}")
         self.api_key = api_key
@@ -92,6 +95,7 @@ class GatewaySimulator:
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.webhook_retry_delays = webhook_retry_delays
+        self.webhook_auth = webhook_auth  # how the secret is shown: "jwt", "header" or "query"
         # How far this gateway's clock is off: every date it writes (disconnectionAt, webhook
         # times) is shifted by it, as on a server whose clock drifted.
         self.clock_offset = clock_offset
@@ -382,7 +386,9 @@ class GatewaySimulator:
         self._server = HttpServer(self._handle)
         bound = await self._server.open(host, port)
         if self.webhook_url:
-            self._sender = WebhookSender(self.webhook_url, self.webhook_secret, self.webhook_retry_delays)
+            self._sender = WebhookSender(
+                self.webhook_url, self.webhook_secret, self.webhook_retry_delays, auth=self.webhook_auth
+            )
             self._sender.start()
         return bound
 

@@ -16,7 +16,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "monitor.example.com",
     "EVOLUTION_API_URL": "https://evolution.example.com",
     "EVOLUTION_API_KEY": "global-key",
-    "EVOLUTION_WEBHOOK_SECRET": "webhook-secret",
+    "EVOLUTION_WEBHOOK_SECRET": "w" * 16 + "-webhook-secret-0123456789",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
 }
 
@@ -36,11 +36,41 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The README's production setup: behind a TLS proxy, HTTPS only, secure cookies.
+BEHIND_TLS = {
+    "CSRF_TRUSTED_ORIGINS": "https://monitor.example.com",
+    "BEHIND_TLS_PROXY": "true",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SESSION_COOKIE_SECURE": "true",
+    "CSRF_COOKIE_SECURE": "true",
+}
+
+
 def test_production_settings_pass_check_deploy() -> None:
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("preload", ["false", "true"])
+def test_check_deploy_has_nothing_to_say_with_or_without_the_hsts_preload_opt_in(preload: str) -> None:
+    result = manage("check", "--deploy", **PRODUCTION, **BEHIND_TLS, SECURE_HSTS_PRELOAD=preload)
+
+    assert result.returncode == 0, result.stderr
+    assert "WARNINGS" not in result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
+
+
+def test_hsts_preload_is_off_unless_an_operator_opts_in() -> None:
+    show = "from django.conf import settings; print(settings.SECURE_HSTS_PRELOAD, settings.SILENCED_SYSTEM_CHECKS)"
+
+    default = manage("shell", "-c", show, **PRODUCTION, **BEHIND_TLS)
+    opted_in = manage("shell", "-c", show, **PRODUCTION, **BEHIND_TLS, SECURE_HSTS_PRELOAD="true")
+
+    assert default.stdout.splitlines()[-1] == "False ['security.W021']"
+    assert opted_in.stdout.splitlines()[-1] == "True []"
 
 
 @pytest.mark.parametrize(
@@ -59,6 +89,14 @@ def test_production_without_a_required_setting_refuses_to_start(missing: str, me
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_production_refuses_a_guessable_webhook_secret() -> None:
+    # It travels in the global webhook's URL and signs Evolution's tokens: 11 characters will not do.
+    result = manage("check", **{**PRODUCTION, "EVOLUTION_WEBHOOK_SECRET": "abc12345678"})
+
+    assert result.returncode != 0
+    assert "EVOLUTION_WEBHOOK_SECRET must be at least 32 characters" in result.stderr
 
 
 def test_a_malformed_number_is_a_clear_error() -> None:

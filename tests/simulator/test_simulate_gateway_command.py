@@ -54,7 +54,7 @@ def test_the_command_plays_a_script_and_stops_cleanly(tmp_path: Path, receiver, 
     call_command(
         "simulate_gateway",
         *("--port", "0", "--instances", "3", "--duration", "0.3", "--script", str(path)),
-        *("--webhook-url", receiver.url, "--webhook-secret", "s3cret"),
+        *("--webhook-url", receiver.url, "--webhook-secret", "segredo-do-simulador-com-32-caracteres"),
     )
 
     output = capsys.readouterr().out
@@ -63,6 +63,8 @@ def test_the_command_plays_a_script_and_stops_cleanly(tmp_path: Path, receiver, 
     events = [(p["event"], p["instance"]) for p in receiver.wait_for(4)]
     assert events.count(("send.message", "sim-002")) == 2
     assert ("status.instance", "sim-001") in events
+    # By default it signs like a per-instance Evolution webhook with jwt_key.
+    assert all(headers["Authorization"].startswith("Bearer ") for headers, _ in receiver.received)
 
 
 def test_the_command_says_so_when_its_port_is_taken():

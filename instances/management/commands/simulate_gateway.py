@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from instances.simulator import FleetDriver, GatewaySimulator, ScriptError, ScriptPlayer, check_names, load_script
+from instances.simulator.webhooks import AUTH_MODES
 from julia_monitor.lib.stopping import stop_on_signals
 
 DEFAULT_RANDOM_SEND_RATE = 12.0  # messages per minute across a plain fleet in random mode
@@ -56,6 +57,13 @@ class Command(BaseCommand):
         parser.add_argument("--script", default=None, help="arquivo JSON com passos temporizados")
         parser.add_argument("--webhook-url", default=None)
         parser.add_argument("--webhook-secret", default=None, help="padrão: env EVOLUTION_WEBHOOK_SECRET")
+        parser.add_argument(
+            "--webhook-auth",
+            choices=AUTH_MODES,
+            default="jwt",
+            help="como o segredo vai no webhook: jwt (Authorization: Bearer, como o jwt_key do Evolution), "
+            "header (X-Webhook-Secret) ou query (?token=, como o webhook global)",
+        )
         parser.add_argument(
             "--wait-for-portal",
             action="store_true",
@@ -119,6 +127,7 @@ class Command(BaseCommand):
             "shape": options["shape"],
             "webhook_url": webhook_url or None,
             "webhook_secret": secret,
+            "webhook_auth": options["webhook_auth"],
         }
         changes = options["changes"] or ("random" if options["demo"] else "none")
         if options["demo"]:
