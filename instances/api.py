@@ -20,7 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from ninja import Router, Schema
 from ninja.errors import HttpError
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from instances.fleet import FleetStatus, InstanceUsage, fleet_overview, status_note
@@ -180,6 +180,9 @@ def instance_detail(request: HttpRequest, nome: Linha) -> dict:
 # --- Usage reports ------------------------------------------------------------------------------
 
 MAX_QUANTITY = 1000
+# Printable text with something besides spaces (the validator strips them, then needs a character).
+_PRINTABLE = r"[^\u0000-\u001f\u007f-\u009f\ud800-\udfff]"
+ID_PATTERN = rf"^{_PRINTABLE}*[^\s\u0000-\u001f\u007f-\u009f\ud800-\udfff]{_PRINTABLE}*$"
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
@@ -192,8 +195,9 @@ class UsageIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    quantidade: int = 1
-    id_mensagem: str | None = None
+    # The constraints below are for the schema (what a client can read); the validators enforce them.
+    quantidade: int = Field(1, ge=1, le=MAX_QUANTITY)
+    id_mensagem: str | None = Field(None, min_length=1, max_length=128, json_schema_extra={"pattern": ID_PATTERN})
     enviada_em: datetime | None = None
 
     @model_validator(mode="before")

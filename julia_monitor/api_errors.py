@@ -93,7 +93,7 @@ PYDANTIC_MESSAGES = {
     "bool_parsing": "deve ser verdadeiro ou falso.",
     "datetime_parsing": "deve ser uma data e hora ISO 8601.",
     "datetime_type": "deve ser uma data e hora ISO 8601.",
-    "string_unicode": "deve ser um texto UTF-8 válido.",
+    "string_unicode": "contém caracteres inválidos (não é UTF-8 válido).",
 }
 
 
@@ -131,7 +131,7 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
     """
     problems = [_problem(error) for error in exc.errors]
     detail = "Dados inválidos: " + " ".join(p["mensagem"] for p in problems)
-    status = 400 if any(p["tipo"] == INVALID_CHARACTER for p in problems) else 422
+    status = 400 if any(p["tipo"] in (INVALID_CHARACTER, "string_unicode") for p in problems) else 422
     return error_response(status, detail, erros=problems)
 
 

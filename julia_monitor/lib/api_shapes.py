@@ -14,7 +14,7 @@ import re
 from typing import Annotated
 
 from ninja import Schema
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 
@@ -59,7 +59,11 @@ def _free_text(value: str) -> str:
     return value
 
 
+# The same rules, written in the schema for clients (ECMA-262 regular expressions).
+LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]*$"
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\ud800-\\udfff]*$"
+
 # A name, an id, a filter: one line of printable text.
-Linha = Annotated[str, AfterValidator(_one_line)]
+Linha = Annotated[str, AfterValidator(_one_line), Field(json_schema_extra={"pattern": LINE_PATTERN})]
 # A note: printable text that may span lines.
-Texto = Annotated[str, AfterValidator(_free_text)]
+Texto = Annotated[str, AfterValidator(_free_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
