@@ -103,10 +103,10 @@ ARGUMENTS = {
 }
 
 
-def concrete(pattern: str) -> str:
+def concrete(pattern: str, arguments: dict[str, str]) -> str:
     """Return a path for ``pattern`` whose arguments name real rows (``instancias/zap-01/``)."""
-    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: ARGUMENTS[m[1]], pattern.replace("^", "").replace("$", ""))
-    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: ARGUMENTS[m[1]], path)
+    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: arguments[m[1]], pattern.replace("^", "").replace("$", ""))
+    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: arguments[m[1]], path)
     assert "<" not in path and "(" not in path, f"sem argumento para {pattern}"
     return "/" + path
 
@@ -123,8 +123,10 @@ def snapshot() -> dict[str, list]:
 
 @pytest.fixture
 def cast(make_instance: Any, make_alert: Any, api_key: str, django_user_model: type[User]) -> dict[str, Client]:
-    make_instance("zap-01")
-    make_alert("zap-01")  # alert 1
+    instance = make_instance("zap-01")
+    # Real primary keys: PostgreSQL's sequences do not restart between tests.
+    alert = make_alert("zap-01")
+    ARGUMENTS.update(alert_id=str(alert.pk), object_id=str(instance.pk), id=str(instance.pk))
     clients = {"anonymo": Client(), "chave_errada": Client(HTTP_X_API_KEY=api_key + "x")}
     clients["chave"] = Client(HTTP_X_API_KEY=api_key)
     for role in ("visualizador", "operador", "administrador"):
@@ -173,7 +175,7 @@ def test_every_route_has_a_decision() -> None:
 def test_every_caller_gets_what_the_table_says_on_every_route(cast: dict[str, Client]) -> None:
     wrong: list[str] = []
     for name, pattern in routes():
-        path = concrete(pattern)
+        path = concrete(pattern, ARGUMENTS)
         if name.startswith("admin:"):
             get, post = {c: admin_expectation(name, c) for c in CALLERS}, None
         else:
