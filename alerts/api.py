@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Body, Query, Router, Schema
 from ninja.errors import HttpError
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from alerts.choices import AlertState, Resolution, Rule, Severity
 from alerts.models import Alert
 from instances.models import ApiKey
+from julia_monitor.lib.api_shapes import Erro, Linha, Texto
 from julia_monitor.lib.people import signed_in_user
 
 router = Router(tags=["alertas"])
@@ -23,7 +26,7 @@ class AlertaFiltro(Schema):
     estado: AlertState | None = None
     severidade: Severity | None = None
     regra: Rule | None = None
-    instancia: str | None = Field(None, max_length=100)
+    instancia: Linha | None = Field(None, max_length=100)
     limite: int = Field(100, ge=1, le=500)
 
 
@@ -55,8 +58,29 @@ class AlertaDetalheOut(AlertaOut):
     linha_do_tempo: list[EventoOut]
 
 
-class AcaoIn(Schema):
-    nota: str = Field("", max_length=500)
+class AcaoIn(BaseModel):
+    """The optional body of ack/resolve: nothing, or an object with a note.
+
+    A plain pydantic model, not a ninja Schema: Schema reads any value through attribute
+    access, so ``[null, null]``, ``"AAA"`` or ``123`` became an empty note and the action ran.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    nota: Texto = Field("", max_length=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def an_object(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise PydanticCustomError("corpo_invalido", "O corpo deve ser vazio ou um objeto JSON.")
+        return data
+
+
+ACTION_ERRORS = {403: Erro, 404: Erro, 409: Erro}
+# No body at all is no note; a body that is there (even ``null``) must be an object.
+# pydantic does not validate a default, so an absent body is None without passing the check above.
+NO_BODY: Any = Body(None)
 
 
 def _name(user: AbstractBaseUser | None) -> str | None:
@@ -132,30 +156,34 @@ def list_alerts(request: HttpRequest, filtro: Query[AlertaFiltro]) -> list[dict]
     return [alert_out(a) for a in alerts.open_first()[: filtro.limite]]
 
 
-@router.get("/alerts/{alert_id}", response=AlertaDetalheOut, summary="Um alerta e sua linha do tempo")
+@router.get("/alerts/{alert_id}", response={200: AlertaDetalheOut, 404: Erro}, summary="Um alerta e sua linha do tempo")
 def get_alert_detail(request: HttpRequest, alert_id: int) -> dict:
     return alert_detail(get_alert(alert_id))
 
 
-@router.post("/alerts/{alert_id}/ack", response=AlertaDetalheOut, summary="Reconhecer um alerta")
-def acknowledge_alert(request: HttpRequest, alert_id: int, acao: AcaoIn) -> dict:
+@router.post(
+    "/alerts/{alert_id}/ack", response={200: AlertaDetalheOut, **ACTION_ERRORS}, summary="Reconhecer um alerta"
+)
+def acknowledge_alert(request: HttpRequest, alert_id: int, acao: AcaoIn = NO_BODY) -> dict:
     require_operator(request)
     alert = get_alert(alert_id)
     if alert.state != AlertState.FIRING:
         raise HttpError(409, f"O alerta já está {alert.get_state_display().lower()}.")
-    alert.acknowledge(acting_user(request), note=action_note(request, acao.nota))
+    alert.acknowledge(acting_user(request), note=action_note(request, acao.nota if acao else ""))
     return alert_detail(get_alert(alert_id))
 
 
-@router.post("/alerts/{alert_id}/resolve", response=AlertaDetalheOut, summary="Resolver um alerta")
-def resolve_alert(request: HttpRequest, alert_id: int, acao: AcaoIn) -> dict:
+@router.post(
+    "/alerts/{alert_id}/resolve", response={200: AlertaDetalheOut, **ACTION_ERRORS}, summary="Resolver um alerta"
+)
+def resolve_alert(request: HttpRequest, alert_id: int, acao: AcaoIn = NO_BODY) -> dict:
     require_operator(request)
     alert = get_alert(alert_id)
     if not alert.is_open:
         raise HttpError(409, "O alerta já está resolvido.")
     alert.resolve(
         acting_user(request),
-        note=action_note(request, acao.nota) or "resolvido manualmente",
+        note=action_note(request, acao.nota if acao else "") or "resolvido manualmente",
         resolution=Resolution.MANUAL,
     )
     return alert_detail(get_alert(alert_id))

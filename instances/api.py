@@ -20,11 +20,12 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from ninja import Router, Schema
 from ninja.errors import HttpError
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from instances.fleet import FleetStatus, InstanceUsage, fleet_overview, status_note
 from instances.models import ApiKey, Instance, Status, status_emoji
+from julia_monitor.lib.api_shapes import INVALID_CHARACTER, Erro, Linha, invalid_character_in
 from julia_monitor.lib.text import percent
 
 router = Router(tags=["instâncias"])
@@ -98,10 +99,6 @@ class DetalheOut(Schema):
     uso_24h: list[UsoHoraOut]
 
 
-class ErroOut(Schema):
-    detail: str
-
-
 def local(at: datetime | None) -> datetime | None:
     """Return ``at`` in São Paulo time, so the API speaks the team's clock."""
     return timezone.localtime(at) if at else None
@@ -152,8 +149,8 @@ def list_instances(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
 
 
-@router.get("/instances/{nome}", response={200: DetalheOut, 404: ErroOut}, summary="Detalhe de uma instância")
-def instance_detail(request: HttpRequest, nome: str) -> dict:
+@router.get("/instances/{nome}", response={200: DetalheOut, 404: Erro}, summary="Detalhe de uma instância")
+def instance_detail(request: HttpRequest, nome: Linha) -> dict:
     now = timezone.now()
     instance = Instance.objects.with_usage(now).filter(name=nome).first()
     if instance is None:
@@ -183,6 +180,9 @@ def instance_detail(request: HttpRequest, nome: str) -> dict:
 # --- Usage reports ------------------------------------------------------------------------------
 
 MAX_QUANTITY = 1000
+# Printable text with something besides spaces (the validator strips them, then needs a character).
+_PRINTABLE = r"[^\u0000-\u001f\u007f-\u009f\ud800-\udfff]"
+ID_PATTERN = rf"^{_PRINTABLE}*[^\s\u0000-\u001f\u007f-\u009f\ud800-\udfff]{_PRINTABLE}*$"
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
@@ -195,8 +195,9 @@ class UsageIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    quantidade: int = 1
-    id_mensagem: str | None = None
+    # The constraints below are for the schema (what a client can read); the validators enforce them.
+    quantidade: int = Field(1, ge=1, le=MAX_QUANTITY)
+    id_mensagem: str | None = Field(None, min_length=1, max_length=128, json_schema_extra={"pattern": ID_PATTERN})
     enviada_em: datetime | None = None
 
     @model_validator(mode="before")
@@ -228,6 +229,8 @@ class UsageIn(BaseModel):
             return None
         if not isinstance(value, str) or not value.strip() or len(value.strip()) > 128:
             raise PydanticCustomError("id_mensagem_invalido", "id_mensagem deve ser um texto de 1 a 128 caracteres.")
+        if invalid_character_in(value):
+            raise PydanticCustomError(INVALID_CHARACTER, "id_mensagem contém caracteres inválidos (controle ou NUL).")
         return value.strip()
 
     @field_validator("enviada_em", mode="before")
@@ -280,12 +283,12 @@ def require_reporter(request: HttpRequest) -> None:
 
 @router.post(
     "/instances/{nome}/uso",
-    response={200: UsageOut, 403: ErroOut, 404: ErroOut},
+    response={200: UsageOut, 403: Erro, 404: Erro},
     summary="Registrar mensagens enviadas",
     description="Conta mensagens enviadas pela instância. Idempotente quando `id_mensagem` é informado: "
     'uma repetição responde 200 com `"contabilizada": false`.',
 )
-def report_usage(request: HttpRequest, nome: str, payload: UsageIn) -> dict[str, Any]:
+def report_usage(request: HttpRequest, nome: Linha, payload: UsageIn) -> dict[str, Any]:
     require_reporter(request)
     instance = Instance.objects.filter(name=nome).first()
     if instance is None:

@@ -106,6 +106,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After WhiteNoise, which answers static files itself: they keep their long caching.
     "julia_monitor.middleware.NoStoreMiddleware",
+    # Outside every layer that can refuse a request: an error under /dashboard/ leaves as JSON.
+    "julia_monitor.api_errors.JsonApiErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
