@@ -97,6 +97,7 @@ ARGUMENTS = {
     "alert_id": "1",
     "object_id": "1",
     "id": "1",
+    "pk": "1",
     "url": "nada/",
     "content_type_id": "1",
     "app_label": "instances",
@@ -126,7 +127,7 @@ def cast(make_instance: Any, make_alert: Any, api_key: str, django_user_model: t
     instance = make_instance("zap-01")
     # Real primary keys: PostgreSQL's sequences do not restart between tests.
     alert = make_alert("zap-01")
-    ARGUMENTS.update(alert_id=str(alert.pk), object_id=str(instance.pk), id=str(instance.pk))
+    ARGUMENTS.update(alert_id=str(alert.pk), object_id=str(instance.pk), id=str(instance.pk), pk=str(instance.pk))
     clients = {"anonymo": Client(), "chave_errada": Client(HTTP_X_API_KEY=api_key + "x")}
     clients["chave"] = Client(HTTP_X_API_KEY=api_key)
     for role in ("visualizador", "operador", "administrador"):
