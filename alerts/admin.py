@@ -31,7 +31,17 @@ class TimelineInline(ReadOnlyInline):
 
 class NotificationInline(ReadOnlyInline):
     model = Notification
-    fields = ("created_at", "channel", "kind", "state", "attempts", "next_attempt_at", "sent_at", "last_error")
+    fields = (
+        "created_at",
+        "channel",
+        "kind",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "resumed_at",
+        "last_error",
+    )
     readonly_fields = fields
     ordering = ("created_at", "id")
     verbose_name_plural = "entregas"
@@ -99,13 +109,27 @@ class AlertAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "alert", "channel", "kind", "state", "attempts", "next_attempt_at", "sent_at")
-    list_filter = ("state", "channel", "kind")
+    list_display = (
+        "created_at",
+        "alert",
+        "channel",
+        "kind",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "possible_duplicate",
+    )
+    list_filter = ("state", "channel", "kind", ("resumed_at", admin.EmptyFieldListFilter))
     search_fields = ("alert__title", "last_error")
     date_hierarchy = "created_at"
     list_select_related = ("alert",)
     readonly_fields = [f.name for f in Notification._meta.fields]
     actions = ["requeue"]
+
+    @admin.display(description="pode ter saído duas vezes?", boolean=True, ordering="resumed_at")
+    def possible_duplicate(self, row: Notification) -> bool:
+        return row.resumed_at is not None
 
     @admin.action(description="Reenfileirar as notificações que falharam", permissions=["change"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:

@@ -56,6 +56,8 @@ class EventKind(models.TextChoices):
     REMINDED = "reminded", "Lembrete"
     DELIVERY_FAILED = "delivery_failed", "Falha de entrega"
     DELIVERY_GAVE_UP = "delivery_gave_up", "Entrega esgotou tentativas"
+    # At-least-once, said: a pass died mid-delivery and a later one took the message over.
+    DELIVERY_RESUMED = "delivery_resumed", "Entrega retomada após interrupção"
     REQUEUED = "requeued", "Reenfileirado"
     ACKNOWLEDGED = "acknowledged", "Reconhecido"
     RESOLVED = "resolved", "Resolvido"

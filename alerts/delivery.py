@@ -36,6 +36,7 @@ from alerts.delivery_outcomes import (
     record_delivered,
     record_failure,
     record_rate_limited,
+    record_resumed,
 )
 from alerts.models import AlertEvent, ChannelStatus, Notification
 from instances.models import Instance, Status
@@ -141,6 +142,7 @@ class _Pass:
         self.report = DeliveryReport()
         self._context: dict[str, int] | None = None
         self.failing: set[str] = set()  # channels whose last attempts failed
+        self.in_flight: set[int] = set()  # rows being sent when the pass was stopped
 
     def clock(self) -> datetime:
         if self.simulated:
@@ -203,18 +205,24 @@ class _Pass:
         ids = due_batch_ids(channel, self.start, self.max_messages)
         if not ids:
             return []
+        # Due yet still marked claimed: the lease of a pass that died holding them ran out.
+        expired = set(Notification.objects.filter(pk__in=ids, claimed_until__isnull=False).values_list("pk", flat=True))
         # The conditional UPDATE is the claim: of two passes that selected the same rows, the
         # second finds them claimed (PostgreSQL re-checks the WHERE after the row lock).
         Notification.objects.due(self.start).filter(pk__in=ids).update(
             claimed_until=self.clock() + CLAIM_LEASE, claimed_by=token
         )
-        return list(Notification.objects.filter(pk__in=ids, claimed_by=token).values_list("pk", flat=True))
+        won = list(Notification.objects.filter(pk__in=ids, claimed_by=token).values_list("pk", flat=True))
+        record_resumed(channel, [pk for pk in won if pk in expired], self.clock())
+        return won
 
     def _release(self, claimed: list[int], token: str) -> int:
         """Give back claimed rows this pass did not finish, so the next pass needs no lease to expire."""
         try:
             return Notification.objects.filter(
-                pk__in=claimed, claimed_by=token, state=NotificationState.PENDING
+                pk__in=[pk for pk in claimed if pk not in self.in_flight],
+                claimed_by=token,
+                state=NotificationState.PENDING,
             ).update(claimed_until=None, claimed_by="")
         except DatabaseError:
             logger.exception("could not release claimed notifications; their lease expires in %s", CLAIM_LEASE)
@@ -264,6 +272,11 @@ class _Pass:
             # A bug in a transport is a failed attempt like any other: retried, never lost.
             logger.exception("%s transport crashed", label(channel))
             return self._failed(channel, transport, rows, claimed, TransportError(f"erro interno: {exc!r}"))
+        except BaseException:
+            # Stopped mid-send (Ctrl-C, SIGTERM): the post may have gone out. Like a crash's, these
+            # rows keep their claim; whoever takes them over after the lease says so (record_resumed).
+            self.in_flight.update(row.pk for row in rows)
+            raise
         record_delivered(channel, rows, self.clock(), recovered=channel in self.failing)
         self.failing.discard(channel)
         self.report.sent += len(rows)

@@ -20,7 +20,7 @@ from django.db.models import F
 
 from alerts.channels.base import Transport, TransportError
 from alerts.choices import Channel, EventKind, NotificationKind, NotificationState
-from alerts.models import AlertEvent, ChannelStatus, Notification
+from alerts.models import RESUMED_NOTE, AlertEvent, ChannelStatus, Notification
 from julia_monitor.lib import text
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,28 @@ def record_delivered(channel: str, rows: Sequence[Notification], at: datetime, *
         ChannelStatus.objects.filter(channel=channel).update(last_success_at=at, consecutive_failures=0)
 
 
+def record_resumed(channel: str, ids: Sequence[int], at: datetime) -> None:
+    """Say that these notifications were taken over from a pass that died holding them.
+
+    That pass may have posted before it died (delivery is at-least-once), so the admin and
+    each alert's timeline warn that the message may have gone out twice.
+    """
+    if not ids:
+        return
+    with transaction.atomic():
+        Notification.objects.filter(pk__in=ids).update(resumed_at=at)
+        alert_ids = dict.fromkeys(Notification.objects.filter(pk__in=ids).values_list("alert_id", flat=True))
+        AlertEvent.objects.bulk_create(
+            AlertEvent(
+                alert_id=a, kind=EventKind.DELIVERY_RESUMED, detail=f"{label(channel)}: {RESUMED_NOTE}", created_at=at
+            )
+            for a in alert_ids
+        )
+    logger.warning(
+        "%s: %d notification(s) resumed after an interrupted pass; they may be posted twice", label(channel), len(ids)
+    )
+
+
 def _events(rows: Sequence[Notification], kind: EventKind, detail: str, at: datetime) -> None:
     alert_ids = dict.fromkeys(r.alert_id for r in rows)
     AlertEvent.objects.bulk_create(AlertEvent(alert_id=a, kind=kind, detail=detail, created_at=at) for a in alert_ids)
@@ -154,7 +176,9 @@ def record_broken(
             " pendente.",
             at,
         )
-    logger.error("%s channel broken by a permanent error, its notifications wait: %s", label(channel), exc)
+    logger.error(
+        "%s channel broken by a permanent error, its notifications wait: %s", label(channel), text.one_line(exc)
+    )
 
 
 def record_failure(channel: str, rows: Sequence[Notification], exc: TransportError, at: datetime) -> tuple[int, int]:
@@ -190,7 +214,9 @@ def record_failure(channel: str, rows: Sequence[Notification], exc: TransportErr
                     f"{error} — desistiu após {attempts} tentativas; reenfileire pelo admin.",
                     at,
                 )
-                logger.error("%s gave up after %d attempts on alerts %s: %s", label(channel), attempts, ids, exc)
+                logger.error(
+                    "%s gave up after %d attempts on alerts %s: %s", label(channel), attempts, ids, text.one_line(exc)
+                )
             else:
                 Notification.objects.filter(pk__in=ids, state=NotificationState.PENDING).update(
                     attempts=attempts, next_attempt_at=next_at, last_error=error, claimed_until=None, claimed_by=""
@@ -205,5 +231,7 @@ def record_failure(channel: str, rows: Sequence[Notification], exc: TransportErr
             last_error=error, consecutive_failures=F("consecutive_failures") + 1
         )
     if retry_rows:
-        logger.warning("%s delivery failed, retrying at %s: %s", label(channel), next_at.isoformat(), exc)
+        logger.warning(
+            "%s delivery failed, retrying at %s: %s", label(channel), next_at.isoformat(), text.one_line(exc)
+        )
     return len(retry_rows), given_up

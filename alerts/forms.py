@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from alerts.choices import AlertState, Rule, Severity
 from alerts.models import AlertQuerySet
 from instances.models import Instance
+from julia_monitor.lib.text import has_invalid_characters
+
+CONTROL_CHARACTERS_IN_NOTE = "A nota não pode ter caracteres de controle (NUL, quebras de linha, tabulações…)."
 
 
 def _blank(choices: list[tuple[str, str]], label: str) -> list[tuple[str, str]]:
@@ -41,5 +45,19 @@ class AlertFilterForm(forms.Form):
         return alerts.matching(data.get("estado"), data.get("severidade"), data.get("regra"), data.get("instancia"))
 
 
+def reject_control_characters(value: str) -> None:
+    # NUL has Django's own check (its message is replaced below); this one says the same of the rest.
+    if has_invalid_characters(value.replace("\x00", "")):
+        raise ValidationError(CONTROL_CHARACTERS_IN_NOTE, code="control_characters")
+
+
 class ActionForm(forms.Form):
-    nota = forms.CharField(label="Nota (opcional)", required=False, max_length=500)
+    # One line of the operator's words: it goes to the timeline, the admin and the API as written.
+    nota = forms.CharField(
+        label="Nota (opcional)",
+        required=False,
+        max_length=500,
+        strip=False,  # a trailing newline is refused, not silently dropped (the view strips spaces)
+        validators=[reject_control_characters],
+        error_messages={"null_characters_not_allowed": CONTROL_CHARACTERS_IN_NOTE},
+    )

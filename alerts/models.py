@@ -221,6 +221,10 @@ class AlertEvent(models.Model):
         return f"{self.get_kind_display()} ({text.moment_exact(self.created_at)})"
 
 
+# What a resumed delivery means, said wherever it shows (the admin, the timeline).
+RESUMED_NOTE = "entrega retomada após interrupção: pode ter sido enviada duas vezes"
+
+
 class NotificationQuerySet(models.QuerySet["Notification"]):
     def due(self, now: datetime) -> NotificationQuerySet:
         """Pending, due now, and not claimed by a live delivery pass."""
@@ -247,6 +251,12 @@ class Notification(models.Model):
     last_error = models.TextField("último erro", blank=True)
     sent_at = models.DateTimeField("enviada em", null=True, blank=True)
     created_at = models.DateTimeField("criada em", default=timezone.now)
+    resumed_at = models.DateTimeField(
+        "retomada após interrupção em",
+        null=True,
+        blank=True,
+        help_text=RESUMED_NOTE,
+    )
 
     objects = NotificationQuerySet.as_manager()
 

@@ -7,14 +7,20 @@ from datetime import datetime, timedelta
 from typing import overload
 
 from alerts.choices import EventKind, NotificationState
-from alerts.models import Alert, AlertEvent, Notification
+from alerts.models import RESUMED_NOTE, Alert, AlertEvent, Notification
 from julia_monitor.lib import text
 
 # Within this window a moment reads "há 12 min"; older ones read as a date and time.
 RELATIVE_WINDOW = timedelta(hours=12)
 # Events written by delivery about notifications: on the timeline they follow the notifications.
 DELIVERY_EVENTS = frozenset(
-    {EventKind.NOTIFIED, EventKind.DELIVERY_FAILED, EventKind.DELIVERY_GAVE_UP, EventKind.REQUEUED}
+    {
+        EventKind.NOTIFIED,
+        EventKind.DELIVERY_FAILED,
+        EventKind.DELIVERY_GAVE_UP,
+        EventKind.REQUEUED,
+        EventKind.DELIVERY_RESUMED,
+    }
 )
 
 
@@ -110,4 +116,6 @@ def _delivery_detail(row: Notification) -> str:
         parts.append(f"enviada às {text.moment_exact(row.sent_at)}")
     elif row.state == NotificationState.PENDING:
         parts.append(f"próxima tentativa às {text.moment_exact(row.next_attempt_at)}")
+    if row.resumed_at:
+        parts.append(RESUMED_NOTE)
     return " · ".join(parts)

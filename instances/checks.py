@@ -162,7 +162,7 @@ def record_view(view: GatewayView, instances: dict[str, Instance], now: datetime
         # The gateway failed, not the instances: no status changes, no failure counts.
         breaker.record_failure(str(view.error), permanent=view.error.permanent)
         summary.gateway_ok, summary.gateway_error = False, str(view.error)[:300]
-        logger.warning("check cycle: %s", view.error)
+        logger.warning("check cycle: %s", text.one_line(view.error))  # the gateway's own words
         return _finish(summary, now, started)
     breaker.record_success()
 
@@ -298,5 +298,5 @@ def _finish(summary: CycleSummary, now: datetime, started: float) -> CycleSummar
         cache_ok=not summary.cache_error,
         cache_error=summary.cache_error[:300],
     )
-    logger.info("check cycle: %s", summary)
+    logger.info("check cycle: %s", text.one_line(summary))
     return summary

@@ -20,6 +20,7 @@ from django.utils import timezone
 from instances.gateway import EvolutionClient, GatewayUnavailable, InstanceRequestFailed
 from instances.gateway.states import Observation, resolve
 from instances.models import Instance, OperatorAction, Status
+from julia_monitor.lib import text
 from julia_monitor.lib.circuits import CircuitBreaker
 
 logger = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def _claim_probe(instance: Instance, now: datetime) -> bool:
         cache.set(key, stamp, timeout=PROBE_MIN_INTERVAL_SECONDS * 2)
         return True
     except Exception:  # the page keeps answering from the database if the cache is down
-        logger.warning("fleet: probe throttle unavailable, not probing %s", instance.name, exc_info=True)
+        logger.warning("fleet: probe throttle unavailable, not probing %s", text.one_line(instance.name), exc_info=True)
         return False
 
 

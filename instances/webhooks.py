@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from instances.gateway.parsing import parse_datetime
 from instances.gateway.states import Observation, observed_live
 from instances.models import Instance, Status
+from julia_monitor.lib.text import has_invalid_characters, one_line
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 # 2.5 MB request limit; a 4xx there would lose the count for good (Evolution does not retry
 # it), so the body is read directly up to this cap.
 MAX_BODY_BYTES = 32 * 1024 * 1024
+# Reading a chunked body (no Content-Length) this much at a time, up to ``MAX_BODY_BYTES``.
+READ_CHUNK_BYTES = 64 * 1024
+# The longest instance name the portal stores (``Instance.name``); a longer one cannot be ours.
+MAX_NAME_LENGTH = 100
 # Phone and server clocks drift; a timestamp this far ahead is still "now", beyond it is junk.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -55,6 +60,19 @@ class WebhookError(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+
+
+class IgnoredEvent(Exception):
+    """A well-formed event the portal cannot use (e.g. a name with a NUL): answered 200, logged, dropped.
+
+    A 2xx on purpose: Evolution retries every 5xx (and most 4xx), and the same bytes would only
+    come back, forever.
+    """
+
+    def __init__(self, detail: str, note: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.note = note  # for the log: what exactly was refused, escaped
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,9 @@ def evolution_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse(ingest(parse_envelope(read_json(request)), timezone.now()))
     except WebhookError as exc:
         return JsonResponse({"detail": exc.detail}, status=exc.status)
+    except IgnoredEvent as exc:
+        log.warning("Webhook ignorado: %s %s", exc.detail, exc.note)
+        return JsonResponse({"ok": True, "ignorado": True, "detail": exc.detail})
 
 
 def authenticate(request: HttpRequest) -> None:
@@ -132,20 +153,61 @@ def verify_jwt(token: str, secret: str) -> None:
             raise WebhookError(401, f"Token do webhook inválido: {claim} deveria ser {expected!r}.")
 
 
+TOO_LARGE = "Corpo grande demais; desative o envio de mídia em base64 no webhook."
+
+
 def read_json(request: HttpRequest) -> Any:
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise WebhookError(400, "Content-Length inválido.") from None
-    if length > MAX_BODY_BYTES:
-        raise WebhookError(413, "Corpo grande demais; desative o envio de mídia em base64 no webhook.")
-    raw = request.read()
+    raw = read_body(request)
     if not raw.strip():
         raise WebhookError(400, "Corpo vazio: envie o evento em JSON.")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
         raise WebhookError(400, "Corpo não é um JSON válido.") from None
+
+
+def read_body(request: HttpRequest) -> bytes:
+    """Return the request body, at most ``MAX_BODY_BYTES``, with or without a Content-Length."""
+    if _is_chunked(request):
+        return _read_chunked(request)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise WebhookError(400, "Content-Length inválido.") from None
+    if length > MAX_BODY_BYTES:
+        raise WebhookError(413, TOO_LARGE)
+    return request.read()
+
+
+def _is_chunked(request: HttpRequest) -> bool:
+    encoding = request.META.get("HTTP_TRANSFER_ENCODING", "")
+    return "chunked" in encoding.lower() and not request.META.get("CONTENT_LENGTH")
+
+
+def _read_chunked(request: HttpRequest) -> bytes:
+    """Read a ``Transfer-Encoding: chunked`` body from the server's own stream.
+
+    Django reads a WSGI body only up to Content-Length, so without one it sees nothing; the
+    server (gunicorn) has already undone the chunking in ``wsgi.input``. Under ASGI the body
+    is complete in the request. A server that passes no body on (``runserver``) gets a 411,
+    which Evolution retries: never a 400 that would drop the event for good.
+    """
+    stream = request.META.get("wsgi.input")
+    if stream is None:
+        raw = request.read()
+    else:
+        parts, size = [], 0
+        while size <= MAX_BODY_BYTES and (part := stream.read(READ_CHUNK_BYTES)):
+            parts.append(part)
+            size += len(part)
+        raw = b"".join(parts)
+    if len(raw) > MAX_BODY_BYTES:
+        raise WebhookError(413, TOO_LARGE)
+    if not raw:
+        raise WebhookError(
+            411, "Corpo em partes (chunked) não recebido por este servidor: envie Content-Length ou use o gunicorn."
+        )
+    return raw
 
 
 def parse_envelope(payload: Any) -> Envelope:
@@ -156,6 +218,13 @@ def parse_envelope(payload: Any) -> Envelope:
         raise WebhookError(400, "Campo obrigatório ausente ou inválido: event.")
     if not isinstance(instance, str) or not instance.strip():
         raise WebhookError(400, "Campo obrigatório ausente ou inválido: instance.")
+    if has_invalid_characters(instance) or len(instance) > MAX_NAME_LENGTH:
+        # No instance of ours has such a name: the event cannot be about one of them.
+        raise IgnoredEvent(
+            "Nome de instância inválido (caracteres de controle ou longo demais): evento ignorado.",
+            # repr() escapes every control character: one log line.
+            f"(evento {event[:64]!r}, instância {instance[:MAX_NAME_LENGTH]!r})",
+        )
     return Envelope(event=normalize_event(event), instance=instance, data=payload.get("data"))
 
 
@@ -173,7 +242,7 @@ def ingest(envelope: Envelope, now: datetime) -> dict[str, Any]:
         # Answer 2xx: the event itself is fine, and the check cycle discovers new instances
         # (giving them capacities) from the gateway within a minute. Creating one here would
         # also let any sender of a stray name add rows the poller can never find.
-        log.warning("Webhook %s de instância desconhecida %r ignorado", envelope.event, envelope.instance)
+        log.warning("Webhook %s de instância desconhecida %r ignorado", one_line(envelope.event), envelope.instance)
         return {"ok": True, "ignorado": True, "detail": "Instância desconhecida."}
     if isinstance(parsed, Observation):
         # Dated on arrival, by the portal's clock (the gateway's only tells closes apart).
@@ -219,11 +288,15 @@ def parse_message(item: dict[str, Any], now: datetime) -> OutgoingMessage | None
         # Without an id a gateway retry would count twice; Evolution always sends one.
         log.warning("Mensagem sem key.id no webhook ignorada")
         return None
+    if has_invalid_characters(message_id):
+        # Not a message id Evolution makes (and PostgreSQL refuses NUL): skip it, count the rest.
+        log.warning("Mensagem com key.id inválido %r no webhook ignorada", message_id[:64])
+        return None
     at = sane_time(epoch_seconds(item.get("messageTimestamp")), now)
     if at is None:
         # Older than the de-duplication window: a replay (or a history sync) we can no longer
         # recognise, and not this hour's sending either. Counting it would inflate the hour.
-        log.warning("Mensagem %s mais antiga que a janela de de-duplicação ignorada", message_id.strip()[:64])
+        log.warning("Mensagem %s mais antiga que a janela de de-duplicação ignorada", one_line(message_id.strip()[:64]))
         return None
     return OutgoingMessage(message_id=message_id.strip(), at=at)
 
@@ -240,9 +313,15 @@ def epoch_seconds(value: Any) -> float | None:
             value = float(value)
         except ValueError:
             return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return value / 1000 if value > 1e11 else float(value)  # milliseconds, from some senders
+    try:
+        seconds = float(value)  # an integer past a float's range is junk, not a crash
+    except OverflowError:
+        return None
+    if not math.isfinite(seconds):
+        return None
+    return seconds / 1000 if seconds > 1e11 else seconds  # milliseconds, from some senders
 
 
 def sane_time(seconds: float | None, now: datetime) -> datetime | None:
@@ -286,7 +365,7 @@ def parse_status_instance(envelope: Envelope, now: datetime) -> Observation | No
     seen = observed_live(state, status_code(data.get("disconnectionReasonCode")))
     if seen is None or seen.code is None:
         return seen
-    return replace(seen, code_at=parse_datetime(data.get("disconnectionAt")))
+    return replace(seen, code_at=storable(parse_datetime(data.get("disconnectionAt"))))
 
 
 def parse_logout_instance(envelope: Envelope, now: datetime) -> Observation:
@@ -299,8 +378,20 @@ def require_object(data: Any) -> dict[str, Any]:
     return data
 
 
+def storable(at: datetime | None) -> datetime | None:
+    """Return ``at`` if the database can store it: "0001-01-01T00:00+01:00" is before year 1 in UTC."""
+    if at is None:
+        return None
+    try:
+        at.astimezone(UTC)
+    except OverflowError:
+        return None
+    return at
+
+
 def status_code(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
+    # ASCII only: "²" is a digit to ``isdigit`` but not to ``int``.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 999:
         return None

@@ -98,8 +98,9 @@ def render_email(message: Message) -> tuple[str, str, str]:
         "created_at": text.moment(message.created_at),
         "alerts_url": render.alerts_url(),
     }
-    # A header must be one line: Django refuses newlines in a subject (header injection).
-    subject = " ".join(render_to_string("emails/alert_subject.txt", context).split())
+    # A header must be one line: Django refuses newlines in a subject (header injection), and
+    # a name's other control characters (NUL, ESC) are escaped rather than sent.
+    subject = text.one_line(" ".join(render_to_string("emails/alert_subject.txt", context).split()))
     body = render_to_string("emails/alert_body.txt", context)
     html = render_to_string("emails/alert_body.html", context)
     return subject, body, html

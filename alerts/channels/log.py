@@ -6,6 +6,7 @@ import logging
 
 from alerts.channels.base import Message, Transport
 from alerts.choices import Channel, NotificationKind, Severity
+from julia_monitor.lib.text import one_line
 
 logger = logging.getLogger("alerts")
 
@@ -24,11 +25,14 @@ class LogTransport(Transport):
 
     def send(self, message: Message) -> None:
         # One line per alert even in a grouped message: the log is searched alert by alert.
+        # Titles and messages quote instance names and gateway errors: escaped, so a name with
+        # a newline cannot forge a second "[ALERTA]" line.
         for item in message.items:
             alert = item.alert
+            title, said = one_line(alert.title), one_line(alert.message)
             if item.kind == NotificationKind.RESOLVED:
-                logger.info("[ALERTA RESOLVIDO] %s: %s", alert.title, alert.message)
+                logger.info("[ALERTA RESOLVIDO] %s: %s", title, said)
             elif item.kind == NotificationKind.REMINDER:
-                logger.log(LEVELS[alert.severity], "[ALERTA] %s: %s (lembrete)", alert.title, alert.message)
+                logger.log(LEVELS[alert.severity], "[ALERTA] %s: %s (lembrete)", title, said)
             else:
-                logger.log(LEVELS[alert.severity], "[ALERTA] %s: %s", alert.title, alert.message)
+                logger.log(LEVELS[alert.severity], "[ALERTA] %s: %s", title, said)

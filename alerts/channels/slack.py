@@ -62,11 +62,15 @@ class SlackTransport(Transport):
         except (OSError, http.client.HTTPException) as exc:
             raise TransportError(f"Slack inacessível: {exc}") from exc
 
+    # Both senders set ``mrkdwn: false``: the fallback text carries outside text, and with it
+    # Slack shows ``*zap*`` as written; ``<!channel>`` and ``<url>`` are still understood.
+    # https://api.slack.com/methods/chat.postMessage#arg_mrkdwn
+
     def _send_webhook(self, text: str, blocks: list[dict[str, Any]]) -> None:
         client = WebhookClient(settings.SLACK_WEBHOOK_URL, timeout=settings.SLACK_TIMEOUT, retry_handlers=[])
         try:
             # WebhookClient returns HTTP errors (429, 404, 5xx) as a response, it does not raise.
-            response = client.send(text=text, blocks=blocks)
+            response = client.send_dict({"text": text, "blocks": blocks, "mrkdwn": False})
         except SlackRequestError as exc:
             raise TransportError(f"URL do webhook do Slack inválida: {exc}", permanent=True) from exc
         if 200 <= response.status_code < 300:
@@ -81,7 +85,7 @@ class SlackTransport(Transport):
             retry_handlers=[],
         )
         try:
-            client.chat_postMessage(channel=settings.SLACK_CHANNEL, text=text, blocks=blocks)
+            client.chat_postMessage(channel=settings.SLACK_CHANNEL, text=text, blocks=blocks, mrkdwn=False)
         except SlackApiError as exc:
             # WebClient raises unless it got HTTP 200 with ``ok: true``.
             response = exc.response
@@ -127,6 +131,12 @@ def _retry_after(headers: Mapping[str, Any]) -> float:
 
 
 # --- Block Kit -----------------------------------------------------------------------------
+#
+# Outside text (instance names, titles and reasons that quote them, gateway errors) only ever
+# goes into ``plain_text`` objects, which Slack shows as written: mrkdwn has no escape for
+# ``*bold*``, ``_it_``, ``~s~`` or backticks, so a name like "*zap*" would be bold in any
+# mrkdwn text. mrkdwn carries only the portal's own words: links, the ``<!channel>`` mention,
+# the footer. https://api.slack.com/reference/block-kit/composition-objects#text
 
 
 def escape(text: str) -> str:
@@ -138,11 +148,25 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _plain(text: str, limit: int = SECTION_MAX) -> dict[str, Any]:
+    return {"type": "plain_text", "text": _clip(text, limit), "emoji": True}
+
+
 def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, HEADER_MAX), "emoji": True}}
+    return {"type": "header", "text": _plain(text, HEADER_MAX)}
 
 
-def _section(text: str) -> dict[str, Any]:
+def _said(text: str, link: tuple[str, str] | None = None) -> dict[str, Any]:
+    """A section of outside text, shown as written; ``link`` (url, label) becomes a button beside it."""
+    block: dict[str, Any] = {"type": "section", "text": _plain(text)}
+    if link is not None:
+        url, label = link
+        block["accessory"] = {"type": "button", "text": _plain(label, 75), "url": url}
+    return block
+
+
+def _ours(text: str) -> dict[str, Any]:
+    """A section of the portal's own mrkdwn (links, the mention): never outside text."""
     return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_MAX)}}
 
 
@@ -151,47 +175,27 @@ def _context(text: str) -> dict[str, Any]:
 
 
 def _line(v: render.ItemView) -> str:
-    """One alert in a grouped message, mrkdwn."""
-    link = f"<{v.url}|abrir>"
-    if v.lead:
-        lead = f"{v.emoji} {escape(v.lead)}: *{escape(v.title)}* ({escape(v.tail)})"
-    else:
-        lead = f"{v.emoji} *{escape(v.title)}*"
+    """One alert in a grouped message, as written (its link is the section's button)."""
+    lead = f"{v.emoji} {v.lead}: {v.title} ({v.tail})" if v.lead else f"{v.emoji} {v.title}"
     if v.kind == NotificationKind.RESOLVED:
-        return f"{lead} · {link}"
-    return f"{lead} — {escape(_clip(v.reason, 500))} · desde {v.since} · {link}"
+        return lead
+    return f"{lead} — {_clip(v.reason, 500)} · desde {v.since}"
 
 
 def _detail(v: render.ItemView) -> str:
-    """The body of a single-alert message, mrkdwn."""
-    lines = [f"*Instância:* {escape(v.instance)}", f"*Motivo:* {escape(v.reason)}", f"*Desde:* {v.since}"]
+    """The body of a single-alert message, as written."""
+    lines = [f"Instância: {v.instance}", f"Motivo: {v.reason}", f"Desde: {v.since}"]
     if v.kind == NotificationKind.RESOLVED:
-        lines.append(f"*Duração:* {v.duration}")
-    lines.append(f"<{v.url}|Abrir no portal>")
+        lines.append(f"Duração: {v.duration}")
     return "\n".join(lines)
-
-
-def _chunks(lines: list[str], limit: int) -> list[str]:
-    """Pack lines into as few section texts as the section limit allows."""
-    chunks: list[str] = []
-    current = ""
-    for line in lines:
-        line = _clip(line, limit)
-        if current and len(current) + 1 + len(line) > limit:
-            chunks.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 def build(message: Message) -> tuple[str, list[dict[str, Any]]]:
     """Return the fallback text and the Block Kit blocks of a message.
 
     ``text`` is what notifications and old clients show, so it carries everything the
-    blocks say; an urgent message starts both with ``<!channel>`` so the mention pings.
+    blocks say; it is sent with ``mrkdwn: false`` (see ``payload``). An urgent message starts
+    both with ``<!channel>`` so the mention pings.
     """
     mention = MENTION if message.urgent else ""
     shown, left_out = render.views(message)
@@ -200,15 +204,24 @@ def build(message: Message) -> tuple[str, list[dict[str, Any]]]:
     )
     if len(shown) == 1 and not left_out:
         v = shown[0]
-        blocks = [_header(v.headline), _section(mention + _detail(v)), _context(footer)]
+        blocks = [
+            _header(v.headline),
+            _said(_detail(v)),
+            _ours(f"{mention}<{v.url}|Abrir no portal>"),
+            _context(footer),
+        ]
         fallback = f"{mention}{escape(v.headline)}: {escape(v.reason)} (desde {v.since}) {v.url}"
         return fallback, blocks
 
-    lines = [_line(v) for v in shown]
+    blocks = [_header(render.summary(message))]
+    if mention:
+        blocks.append(_ours(mention.strip()))
+    blocks += [_said(_line(v), (v.url, "Abrir")) for v in shown]
     if left_out:
-        lines.append(f"{render.more_line(left_out)} · <{render.alerts_url()}|ver todos>")
-    sections = _chunks(lines, SECTION_MAX - len(mention))
-    sections[0] = mention + sections[0]
-    blocks = [_header(render.summary(message)), *(_section(s) for s in sections), _context(footer)]
+        blocks.append(_ours(f"{render.more_line(left_out)} · <{render.alerts_url()}|ver todos>"))
+    blocks.append(_context(footer))
+    lines = [f"{escape(_line(v))} {v.url}" for v in shown]
+    if left_out:
+        lines.append(f"{render.more_line(left_out)}: {render.alerts_url()}")
     fallback = f"{mention}{render.summary(message)}\n" + "\n".join(lines)
     return fallback, blocks

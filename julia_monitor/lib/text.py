@@ -1,4 +1,4 @@
-"""The product's words for counts, percentages and times, in pt-BR: one of each.
+"""The product's words for counts, percentages and times, in pt-BR: one of each; and outside text made safe.
 
 Every page, API message and alert says a count, a share, a span or a moment through these, so
 the same age reads the same on the fleet page and in the alert log. Times are shown in the
@@ -8,6 +8,7 @@ thousand instances formats thousands of these at once.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -81,3 +82,33 @@ def moment_full(at: datetime) -> str:
 def time_of_day(at: datetime) -> str:
     """Return "14:27:05": when, today, something will happen again (a retry)."""
     return f"{_local(at):%H:%M:%S}"
+
+
+# --- Outside text (instance names, message ids, gateway errors) -----------------------------
+
+# C0 controls (NUL, newline, CR, tab, ESC…), DEL, C1 controls (NEL among them) and the two
+# Unicode line separators: each can end a log line or hide one, and none belongs in a name.
+# Lone surrogates too: JSON's "\ud800" decodes to one, and it cannot be encoded as UTF-8
+# (PostgreSQL, a log stream and every channel refuse it).
+UNSAFE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def one_line(value: object) -> str:
+    """Return ``str(value)`` with control characters and lone surrogates escaped: "a\\nb", "\\x1b[31m".
+
+    For any outside text in a log line or a header: it can then neither start a forged line
+    ("\\n[ALERTA] …") nor hide one (CR, ANSI escapes). Idempotent: backslashes are kept as they are.
+    """
+    return UNSAFE_CHARACTERS.sub(_escape, str(value))
+
+
+def has_invalid_characters(value: str) -> bool:
+    """Return True if ``value`` carries a control character or a lone surrogate: never valid input."""
+    return UNSAFE_CHARACTERS.search(value) is not None

@@ -22,6 +22,17 @@ def any_slack(request: pytest.FixtureRequest) -> FakeSlack:
     return request.getfixturevalue("fake_slack" if request.param == "webhook" else "fake_slack_bot")
 
 
+def text_objects(value: object) -> list[dict]:
+    """Return every Block Kit text object (``{"type": "plain_text" | "mrkdwn", "text": …}``) in ``value``."""
+    if isinstance(value, list):
+        return [t for v in value for t in text_objects(v)]
+    if not isinstance(value, dict):
+        return []
+    if value.get("type") in ("plain_text", "mrkdwn") and isinstance(value.get("text"), str):
+        return [value]
+    return [t for v in value.values() for t in text_objects(v)]
+
+
 def send_error(message: object) -> TransportError:
     with pytest.raises(TransportError) as caught:
         SlackTransport().send(message)  # type: ignore[arg-type]
@@ -41,9 +52,9 @@ def test_it_posts_a_ban_with_blocks_and_a_text_fallback(any_slack, make_alert, m
     }
     link = f"{settings.SITE_URL}/alertas/{alert.pk}/"
     shown = post.blocks_text()
-    assert "*Instância:* zap-01" in shown
-    assert "*Motivo:* zap-01 foi banida pelo WhatsApp: conta suspensa (403)." in shown
-    assert "*Desde:* 10/03 14:05" in shown  # São Paulo time, not UTC
+    assert "Instância: zap-01" in shown
+    assert "Motivo: zap-01 foi banida pelo WhatsApp: conta suspensa (403)." in shown
+    assert "Desde: 10/03 14:05" in shown  # São Paulo time, not UTC
     assert f"<{link}|Abrir no portal>" in shown
     assert post.text.startswith("🚨 Instância zap-01 BANIDA: zap-01 foi banida")
     assert "10/03 14:05" in post.text
@@ -71,7 +82,11 @@ def test_a_dead_fleet_wakes_the_whole_channel(fake_slack, make_alert, make_messa
 
     [post] = fake_slack.wait_for(1)
     assert post.text.startswith("<!channel> 🚨 SISTEMA CRÍTICO: todas as instâncias offline")
-    assert post.blocks[1]["text"]["text"].startswith("<!channel> *Instância:* frota")
+    assert post.blocks[1]["text"]["text"].startswith("Instância: frota")
+    assert post.blocks[2]["text"] == {
+        "type": "mrkdwn",
+        "text": f"<!channel> <{render.alert_url(alert)}|Abrir no portal>",
+    }
     assert "0 de 3 instâncias online" in post.blocks_text()
 
 
@@ -93,7 +108,7 @@ def test_a_resolution_says_so_and_how_long_the_alert_lasted(fake_slack, make_ale
 
     [post] = fake_slack.wait_for(1)
     assert post.blocks[0]["text"]["text"] == "✅ Resolvido: Instância zap-01 offline (durou 12 min)"
-    assert "*Duração:* 12 min" in post.blocks_text()
+    assert "Duração: 12 min" in post.blocks_text()
 
 
 def test_a_reminder_says_how_long_nobody_acknowledged(fake_slack, make_alert, make_message):
@@ -126,15 +141,16 @@ def test_alerts_of_one_batch_go_out_as_one_grouped_post(fake_slack, make_alert, 
 
     [post] = fake_slack.wait_for(1)
     assert post.blocks[0]["text"]["text"] == "🚨 3 alertas novos · ✅ 2 resolvidos"
-    lines = post.blocks[1]["text"]["text"].splitlines()
+    # One section per alert, its words as written and its page as the button beside them.
+    sections = post.blocks[1:-1]
+    lines = [s["text"]["text"] for s in sections]
     # Worst first: the ban, then the offline ones, then what got better.
-    assert lines[0].startswith("🚨 *Instância zap-01 BANIDA* — zap-01 foi banida")
-    assert lines[1].startswith("🔴 *Instância zap-02 offline*")
+    assert lines[0].startswith("🚨 Instância zap-01 BANIDA — zap-01 foi banida")
+    assert lines[1].startswith("🔴 Instância zap-02 offline")
     assert "desde 10/03 14:05" in lines[1]
-    assert f"/alertas/{offline[0].pk}/|abrir>" in lines[1]
-    assert lines[3] == (
-        f"✅ Resolvido: *Capacidade alta: zap-04* (durou 2 h 5 min) · <{render.alert_url(resolved[0])}|abrir>"
-    )
+    assert sections[1]["accessory"]["url"] == render.alert_url(offline[0])
+    assert lines[3] == "✅ Resolvido: Capacidade alta: zap-04 (durou 2 h 5 min)"
+    assert sections[3]["accessory"]["url"] == render.alert_url(resolved[0])
     assert len(lines) == 5
     assert post.text.startswith("🚨 3 alertas novos · ✅ 2 resolvidos\n")
     assert "3 de 5 instâncias online" in post.blocks_text()
@@ -153,7 +169,7 @@ def test_a_storm_lists_fifteen_alerts_and_counts_the_rest(fake_slack, make_alert
     [post] = fake_slack.wait_for(1)
     assert post.blocks[0]["text"]["text"] == "🔴 20 alertas novos"
     shown = post.blocks_text()
-    assert shown.count("*Instância zap-") == 15
+    assert shown.count("Instância zap-") == 15
     assert "+5 outros" in shown
     assert "+5 outros" in post.text
 
@@ -176,7 +192,10 @@ def test_text_from_the_gateway_cannot_ping_the_channel(fake_slack, make_alert, m
 
     [post] = fake_slack.wait_for(1)
     assert "<!channel>" not in post.text
-    assert "erro &lt;!channel&gt; &lt;http://x|clique&gt; &amp; cia" in post.blocks_text()
+    assert "erro &lt;!channel&gt; &lt;http://x|clique&gt; &amp; cia" in post.text
+    # In the blocks it is plain text, which Slack shows as written and never parses.
+    assert all("clique" not in t["text"] for t in text_objects(post.blocks) if t["type"] == "mrkdwn")
+    assert any("erro <!channel> <http://x|clique> & cia" in t["text"] for t in text_objects(post.blocks))
 
 
 def test_a_rate_limit_tells_delivery_when_to_retry(any_slack, make_alert, make_message):
