@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('alerts', '0003_resolution_unstable_evaluation_queue'),
+        ('alerts', '0004_gateway_bad_data_and_cache_rules'),
     ]
 
     operations = [
