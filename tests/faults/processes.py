@@ -95,6 +95,10 @@ class PostgresCluster:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
+# Production refuses a webhook secret under 32 characters.
+WEBHOOK_SECRET = "faults-webhook-secret-of-32-chars"
+
+
 def portal_env(database: dict[str, str], **extra: str) -> dict[str, str]:
     """The environment of a portal process: production-like (DEBUG off), on loopback, on ``database``.
 
@@ -115,7 +119,7 @@ def portal_env(database: dict[str, str], **extra: str) -> dict[str, str]:
         # The fakes refuse a real gateway's key; these are overridden where a test needs them.
         EVOLUTION_API_URL=f"http://127.0.0.1:{closed_port()}",
         EVOLUTION_API_KEY="faults-key",
-        EVOLUTION_WEBHOOK_SECRET="faults-secret",
+        EVOLUTION_WEBHOOK_SECRET=WEBHOOK_SECRET,
         ALERT_EMAILS="",
         LOG_LEVEL="WARNING",
         NO_PROXY="127.0.0.1,localhost",

@@ -21,9 +21,8 @@ from django.db.models import Sum
 
 from instances.models import Instance, SentMessage, Status, UsageBucket
 from tests.fakes.common import closed_port
-from tests.faults.processes import PostgresCluster, gunicorn, portal_env, wait_until_serving
+from tests.faults.processes import WEBHOOK_SECRET, PostgresCluster, gunicorn, portal_env, wait_until_serving
 
-SECRET = "faults-secret"
 THREADS = 4  # gunicorn's threads: each keeps its own database connection
 CLIENT_TIMEOUT = 10.0  # "answered within a bound": nothing may hang past this
 STREAM = 100  # webhooks in the steady stream
@@ -70,7 +69,7 @@ class Evolution:
             response = self.http.post(
                 "/webhooks/evolution",
                 content=webhook(index),
-                headers={"X-Webhook-Secret": SECRET, "Content-Type": "application/json"},
+                headers={"X-Webhook-Secret": WEBHOOK_SECRET, "Content-Type": "application/json"},
             )
         except httpx.HTTPError as exc:
             return Answer(index, None, time.monotonic() - started, repr(exc), started)
