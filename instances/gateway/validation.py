@@ -10,12 +10,12 @@ details) is kept, with its control characters escaped.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from instances.models import Instance
+from julia_monitor.lib.text import has_invalid_characters
 
 NAME_MAX = Instance._meta.get_field("name").max_length or 100
 NUMBER_MAX = Instance._meta.get_field("phone_number").max_length or 32
@@ -24,18 +24,16 @@ CODE_RANGE = range(0, 1000)
 # How much of an offending value an alert or a log line quotes.
 LABEL_MAX = 40
 
-# C0/C1 controls (NUL included), DEL, and the invisible format characters (bidi overrides,
-# zero-width spaces) that make one name look like another.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 ZERO_WIDTH_JOINER = "\u200d"  # a format character, but part of ordinary emoji sequences
 
 
 def _is_unsafe(char: str) -> bool:
-    if _UNSAFE.match(char):
+    """Controls, line separators and lone surrogates (as everywhere, ``lib.text``), and the
+    invisible format characters (bidi overrides, zero-width spaces) that make one name look like another.
+    """
+    if has_invalid_characters(char):
         return True
-    return char != ZERO_WIDTH_JOINER and unicodedata.category(char) in ("Cf", "Cs")
+    return char != ZERO_WIDTH_JOINER and unicodedata.category(char) == "Cf"
 
 
 def escape_text(value: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from instances.webhooks import MAX_BODY_BYTES
+from instances.webhook_request import MAX_BODY_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "segredo-do-webhook-chunked"

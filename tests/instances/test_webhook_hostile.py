@@ -54,11 +54,10 @@ def test_an_event_for_an_impossible_instance_name_is_ignored_with_a_200_and_one_
     with caplog.at_level(logging.WARNING, logger="instances.webhooks"):
         response = post(client, payload(name))
     assert response.status_code == 200
-    assert response.json() == {
-        "ok": True,
-        "ignorado": True,
-        "detail": "Nome de instância inválido (caracteres de controle ou longo demais): evento ignorado.",
-    }
+    body = response.json()
+    assert (body["ok"], body["ignorado"]) == (True, True)
+    assert body["detail"].startswith("Nome de instância inválido (nome com ")
+    assert body["detail"].endswith("): evento ignorado.")
     assert recorded() == (0, 0, 0)
     [line] = [r.getMessage() for r in caplog.records]
     assert line.startswith("Webhook ignorado: Nome de instância inválido")
