@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import timedelta
 from typing import Any
 
+import django_q.conf
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import caches
@@ -21,7 +24,9 @@ from pytest_django.fixtures import Settings
 
 from alerts.choices import Rule, Severity
 from alerts.models import Alert
+from instances.checks import CycleSummary, run_cycle
 from instances.models import ApiKey, Instance, Status
+from instances.simulator import GatewaySimulator
 from julia_monitor.roles import assign_role
 from tests.support import FIRST_SEEN
 
@@ -157,3 +162,40 @@ def as_operator(client: Client, operator: User) -> Client:
 def as_administrator(client: Client, administrator: User) -> Client:
     client.force_login(administrator)
     return client
+
+
+SIMULATOR_KEY = "simulator-key"
+
+
+@pytest.fixture
+def simulated_fleet(settings: Settings, make_instance: Callable[..., Instance]) -> Iterator[GatewaySimulator]:
+    """zap-01…03 open on a simulated gateway (0.5 s timeout), known here as connected for five minutes."""
+    settings.EVOLUTION_API_KEY = SIMULATOR_KEY
+    settings.EVOLUTION_TIMEOUT = 0.5
+    with GatewaySimulator(api_key=SIMULATOR_KEY, seed=1) as sim:
+        settings.EVOLUTION_API_URL = sim.url
+        seen = timezone.now() - timedelta(minutes=5)
+        for n in (1, 2, 3):
+            sim.add_instance(f"zap-0{n}", state="open", phone_number=f"551199999000{n}")
+            make_instance(f"zap-0{n}", status=Status.CONNECTED, status_since=seen, last_seen_connected_at=seen)
+        yield sim
+
+
+@pytest.fixture
+def worker(
+    monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> Callable[[], AbstractContextManager]:
+    """``with worker():`` runs what the portal queues on commit inline, as the django-q2 worker would."""
+    monkeypatch.setattr(django_q.conf.Conf, "SYNC", True)
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def cycle(worker: Callable[[], AbstractContextManager]) -> Callable[[], CycleSummary]:
+    """One check cycle as the every-minute schedule runs it, then what it queues (the alert evaluation)."""
+
+    def run() -> CycleSummary:
+        with worker():
+            return run_cycle()
+
+    return run

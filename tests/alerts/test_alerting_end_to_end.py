@@ -4,13 +4,9 @@ local Slack, a real local SMTP server and the log receive the alert."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from datetime import timedelta
+from collections.abc import Callable
 
-import django_q.conf
 import pytest
-from django.utils import timezone
 from django_q.models import Schedule
 
 from alerts.choices import AlertState, Rule
@@ -19,32 +15,16 @@ from instances.checks import run_cycle
 from instances.models import Instance, Status
 from instances.simulator import GatewaySimulator
 
-API_KEY = "simulator-key"
 SECRET = "segredo-do-webhook"
 
 
 @pytest.fixture
-def gateway(settings, make_instance) -> Iterator[GatewaySimulator]:
+def gateway(simulated_fleet: GatewaySimulator, settings) -> GatewaySimulator:
     """Three numbers open on the simulated gateway and known (connected) to the portal."""
-    settings.EVOLUTION_API_KEY = API_KEY
-    settings.EVOLUTION_TIMEOUT = 0.5
     settings.EVOLUTION_WEBHOOK_SECRET = SECRET
     settings.OFFLINE_DEBOUNCE_SECONDS = 0
     settings.CHANNEL_MIN_INTERVAL_SECONDS = 0
-    with GatewaySimulator(api_key=API_KEY, seed=1) as sim:
-        settings.EVOLUTION_API_URL = sim.url
-        seen = timezone.now() - timedelta(minutes=5)
-        for n in (1, 2, 3):
-            sim.add_instance(f"zap-0{n}", state="open", phone_number=f"551199999000{n}")
-            make_instance(f"zap-0{n}", status=Status.CONNECTED, status_since=seen, last_seen_connected_at=seen)
-        yield sim
-
-
-@pytest.fixture
-def worker(monkeypatch, django_capture_on_commit_callbacks) -> Callable[[], AbstractContextManager]:
-    """``with worker():`` runs what the portal queues on commit inline, as the django-q2 worker would."""
-    monkeypatch.setattr(django_q.conf.Conf, "SYNC", True)
-    return lambda: django_capture_on_commit_callbacks(execute=True)
+    return simulated_fleet
 
 
 @pytest.fixture

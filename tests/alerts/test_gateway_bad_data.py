@@ -4,52 +4,26 @@ real cycles run, the alert names the rows in the log and on Slack, and closes on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from datetime import timedelta
 
-import django_q.conf
 import pytest
-from django.utils import timezone
 
 from alerts.choices import AlertState, Resolution, Rule, Severity
 from alerts.models import Alert
-from instances.checks import CycleSummary, run_cycle
 from instances.models import Instance, Status
 from instances.simulator import GatewaySimulator
 
-API_KEY = "simulator-key"
 LONG_NAME = "n" * 101
 LONG_NUMBER = "1" * 33
 
 
 @pytest.fixture
-def gateway(settings, make_instance) -> Iterator[GatewaySimulator]:
+def gateway(simulated_fleet: GatewaySimulator, settings) -> GatewaySimulator:
     """Three numbers open on the simulated gateway and connected here, beside two bad rows."""
-    settings.EVOLUTION_API_KEY = API_KEY
-    settings.EVOLUTION_TIMEOUT = 0.5
     settings.OFFLINE_DEBOUNCE_SECONDS = 0
     settings.CHANNEL_MIN_INTERVAL_SECONDS = 0
-    with GatewaySimulator(api_key=API_KEY, seed=1) as sim:
-        settings.EVOLUTION_API_URL = sim.url
-        seen = timezone.now() - timedelta(minutes=5)
-        for n in (1, 2, 3):
-            sim.add_instance(f"zap-0{n}", state="open", phone_number=f"551199999000{n}")
-            make_instance(f"zap-0{n}", status=Status.CONNECTED, status_since=seen, last_seen_connected_at=seen)
-        sim.add_instance(LONG_NAME, state="open")
-        sim.add_instance("zap-comprido", state="open", phone_number=LONG_NUMBER)
-        yield sim
-
-
-@pytest.fixture
-def cycle(monkeypatch, django_capture_on_commit_callbacks) -> Callable[[], CycleSummary]:
-    """One check cycle as the schedule runs it, then the alert evaluation it queues (run inline)."""
-    monkeypatch.setattr(django_q.conf.Conf, "SYNC", True)
-
-    def run() -> CycleSummary:
-        with django_capture_on_commit_callbacks(execute=True):
-            return run_cycle()
-
-    return run
+    simulated_fleet.add_instance(LONG_NAME, state="open")
+    simulated_fleet.add_instance("zap-comprido", state="open", phone_number=LONG_NUMBER)
+    return simulated_fleet
 
 
 @pytest.mark.django_db

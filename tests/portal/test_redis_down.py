@@ -9,11 +9,10 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import django_q.conf
 import pytest
 import redis
 import time_machine
@@ -22,14 +21,12 @@ from django.utils import timezone
 
 from alerts.choices import AlertState, Resolution, Rule, Severity
 from alerts.models import Alert
-from instances.checks import CycleSummary, run_cycle
+from instances.checks import run_cycle
 from instances.models import CheckCycle, Instance, Status
 from instances.simulator import GatewaySimulator
 from julia_monitor.lib.circuits import CircuitBreaker, CircuitState
 from julia_monitor.lib.failover_cache import failover_caches, forget_failures
 from tests.fakes.common import closed_port
-
-API_KEY = "simulator-key"
 
 
 def use_redis(settings, url: str) -> None:
@@ -40,29 +37,8 @@ def use_redis(settings, url: str) -> None:
 
 
 @pytest.fixture
-def gateway(settings, make_instance) -> Iterator[GatewaySimulator]:
-    """Three numbers open on the simulated gateway and connected here."""
-    settings.EVOLUTION_API_KEY = API_KEY
-    settings.EVOLUTION_TIMEOUT = 0.5
-    with GatewaySimulator(api_key=API_KEY, seed=1) as sim:
-        settings.EVOLUTION_API_URL = sim.url
-        seen = timezone.now() - timedelta(minutes=5)
-        for n in (1, 2, 3):
-            sim.add_instance(f"zap-0{n}", state="open", phone_number=f"551199999000{n}")
-            make_instance(f"zap-0{n}", status=Status.CONNECTED, status_since=seen, last_seen_connected_at=seen)
-        yield sim
-
-
-@pytest.fixture
-def cycle(monkeypatch, django_capture_on_commit_callbacks) -> Callable[[], CycleSummary]:
-    """One check cycle as the schedule runs it, then the alert evaluation it queues (run inline)."""
-    monkeypatch.setattr(django_q.conf.Conf, "SYNC", True)
-
-    def run() -> CycleSummary:
-        with django_capture_on_commit_callbacks(execute=True):
-            return run_cycle()
-
-    return run
+def gateway(simulated_fleet: GatewaySimulator) -> GatewaySimulator:
+    return simulated_fleet
 
 
 @pytest.fixture
