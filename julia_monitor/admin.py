@@ -22,7 +22,6 @@ from django.forms import CheckboxInput
 from django.http import HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
 
-from alerts.models import SlackIdentity
 from instances.models import AccessChange
 from julia_monitor.grants import (
     ACCESS_FIELDS,
@@ -51,21 +50,8 @@ def _posted_differs(request: HttpRequest, obj: Any, name: str) -> bool:
     return CheckboxInput().value_from_datadict(request.POST, MultiValueDict(), name) != bool(getattr(obj, name, False))
 
 
-class SlackIdentityInline(admin.StackedInline):
-    """The person's Slack member id: the Slack buttons act as them (else found by their e-mail)."""
-
-    model = SlackIdentity
-    can_delete = True
-    extra = 0
-    max_num = 1
-    fields = ("slack_user_id", "found_by_email")
-    readonly_fields = ("found_by_email",)
-
-
 @admin.register(User)
 class PortalUserAdmin(UserAdmin):
-    inlines = (SlackIdentityInline,)
-
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_change_permission(request, obj) and (obj is None or may_manage_user(request.user, obj))
 
