@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from alerts.choices import AlertState
 from alerts.delivery import requeue, unbreak
-from alerts.models import Alert, AlertEvent, AlertQuerySet, ChannelStatus, Notification
+from alerts.models import Alert, AlertEvent, AlertQuerySet, ChannelStatus, Notification, SlackIdentity
 from julia_monitor.lib.people import signed_in_user
 
 
@@ -159,3 +159,13 @@ class ChannelStatusAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(SlackIdentity)
+class SlackIdentityAdmin(admin.ModelAdmin):
+    """Who each person is on Slack: the Slack buttons act as them. Else found once by e-mail and kept here."""
+
+    list_display = ("user", "slack_user_id", "found_by_email")
+    search_fields = ("user__username", "user__email", "slack_user_id")
+    autocomplete_fields = ("user",)
+    readonly_fields = ("found_by_email",)

@@ -160,9 +160,7 @@ class _Pass:
     def context(self) -> dict[str, int]:
         """Fleet counts for the reader ("12 de 300 instâncias online"), one query per pass."""
         if self._context is None:
-            self._context = Instance.objects.active().aggregate(
-                online=Count("pk", filter=Q(status=Status.CONNECTED)), total=Count("pk")
-            )
+            self._context = fleet_context()
         return self._context
 
     def deliver_channel(self, channel: str) -> None:
@@ -265,7 +263,7 @@ class _Pass:
         ChannelStatus.objects.filter(channel=channel).update(last_sent_at=at)
         message = Message(items=ordered_items(rows), created_at=min(r.created_at for r in rows), context=self.context())
         try:
-            transport.send(message)
+            receipt = transport.send(message)
         except TransportError as exc:
             return self._failed(channel, transport, rows, claimed, exc)
         except Exception as exc:
@@ -277,7 +275,7 @@ class _Pass:
             # rows keep their claim; whoever takes them over after the lease says so (record_resumed).
             self.in_flight.update(row.pk for row in rows)
             raise
-        record_delivered(channel, rows, self.clock(), recovered=channel in self.failing)
+        record_delivered(channel, rows, self.clock(), recovered=channel in self.failing, receipt=receipt)
         self.failing.discard(channel)
         self.report.sent += len(rows)
         self.report.messages += 1
@@ -300,6 +298,11 @@ class _Pass:
             self.report.failed += given_up
         # After any failure the service is probably still unwell: the rest waits for the next pass.
         return False
+
+
+def fleet_context() -> dict[str, int]:
+    """Return the fleet counts a message's reader sees: "12 de 300 instâncias online"."""
+    return Instance.objects.active().aggregate(online=Count("pk", filter=Q(status=Status.CONNECTED)), total=Count("pk"))
 
 
 def due_batch_ids(channel: str, now: datetime, max_batches: int) -> list[int]:

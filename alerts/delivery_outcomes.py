@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from alerts.channels.base import Transport, TransportError
+from alerts.channels.base import Receipt, Transport, TransportError
 from alerts.choices import Channel, EventKind, NotificationKind, NotificationState
 from alerts.models import RESUMED_NOTE, AlertEvent, ChannelStatus, Notification
 from julia_monitor.lib import text
@@ -70,8 +70,18 @@ def _notified_detail(channel: str, kinds: set[str], grouped: int) -> str:
     return f"{label(channel)}: {what}"
 
 
-def record_delivered(channel: str, rows: Sequence[Notification], at: datetime, *, recovered: bool = False) -> None:
+def record_delivered(
+    channel: str,
+    rows: Sequence[Notification],
+    at: datetime,
+    *,
+    recovered: bool = False,
+    receipt: Receipt | None = None,
+) -> None:
     """Mark the rows of a delivered message sent and tell each alert's timeline.
+
+    ``receipt``: where the message landed (a Slack post's channel and ``ts``), kept on every row
+    of the message so the post can be rewritten in place when someone acts from it.
 
     ``recovered``: the channel was failing until this message. Rows still backing off from
     the outage are due at once, so the backlog goes out at the channel's pace instead of
@@ -88,6 +98,7 @@ def record_delivered(channel: str, rows: Sequence[Notification], at: datetime, *
             attempts=F("attempts") + 1,
             claimed_until=None,
             claimed_by="",
+            **({"posted_channel": receipt.channel, "posted_ts": receipt.ts} if receipt else {}),
         )
         by_alert: dict[int, set[str]] = defaultdict(set)
         for row in rows:

@@ -257,6 +257,10 @@ class Notification(models.Model):
         blank=True,
         help_text=RESUMED_NOTE,
     )
+    # Where the message went, when the channel says (Slack's ``chat.postMessage``: channel id and
+    # ``ts``): what ``chat.update`` needs to rewrite the post once someone acts on it.
+    posted_channel = models.CharField("postada no canal", max_length=100, blank=True, editable=False)
+    posted_ts = models.CharField("id da mensagem postada", max_length=50, blank=True, editable=False)
 
     objects = NotificationQuerySet.as_manager()
 
@@ -327,3 +331,28 @@ class EvaluationQueue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SlackIdentity(models.Model):
+    """Who a portal user is on Slack, so a button pressed there acts as that person.
+
+    Set by an administrator, or found once by the user's e-mail (``users.info``) and kept.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="slack_identity", verbose_name="usuário"
+    )
+    slack_user_id = models.CharField(
+        "ID do usuário no Slack",
+        max_length=32,
+        unique=True,
+        help_text="Como U012AB3CD: no Slack, perfil → ⋮ → Copiar ID do membro.",
+    )
+    found_by_email = models.BooleanField("encontrado pelo e-mail", default=False, editable=False)
+
+    class Meta:
+        verbose_name = "identidade no Slack"
+        verbose_name_plural = "identidades no Slack"
+
+    def __str__(self) -> str:
+        return self.slack_user_id

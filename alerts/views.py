@@ -111,15 +111,15 @@ def _act(request: HttpRequest, alert_id: int, action: str) -> HttpResponse:
         if alert.acknowledge(signed_in_user(request), note=note):
             messages.success(request, f"Alerta reconhecido: {alert.title}. Os lembretes param até a resolução.")
         else:
-            messages.warning(request, _not_done(alert))
+            messages.warning(request, not_done(alert))
     elif alert.resolve(signed_in_user(request), note=note or "resolvido manualmente"):
         messages.success(request, f"Alerta resolvido: {alert.title}.")
     else:
-        messages.warning(request, _not_done(alert))
+        messages.warning(request, not_done(alert))
     return _back(request, alert)
 
 
-def _not_done(alert: Alert) -> str:
+def not_done(alert: Alert) -> str:
     """Explain why nothing changed: somebody (or the monitor) got there first."""
     alert = _get_alert(alert.pk)
     if alert.state == AlertState.RESOLVED:

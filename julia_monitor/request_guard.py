@@ -19,8 +19,8 @@ from django.template.loader import render_to_string
 
 from julia_monitor.lib.text import has_invalid_characters
 
-# Where answers are JSON: the API (its error shape is ``{"detail": …}``) and the webhook.
-JSON_PREFIXES = ("/dashboard/", "/webhooks/")
+# Where answers are JSON: the API (its error shape is ``{"detail": …}``), the webhook and Slack's buttons.
+JSON_PREFIXES = ("/dashboard/", "/webhooks/", "/slack/")
 # "%" must start an escape of two hex digits; "%zz" or a trailing "%" is not a URL.
 BROKEN_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 

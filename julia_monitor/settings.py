@@ -366,6 +366,11 @@ SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN")
 SLACK_CHANNEL = env_str("SLACK_CHANNEL", "#julia-alertas")
 SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
 SLACK_TIMEOUT = env_int("SLACK_TIMEOUT", 10, minimum=1)
+# The Slack app's signing secret: with a bot token, posts carry Reconhecer / Resolver buttons
+# and POST /slack/interactions accepts the presses Slack signs with it (docs/slack.md).
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")
+if not DEBUG and SLACK_SIGNING_SECRET and len(SLACK_SIGNING_SECRET) < 32:
+    raise ImproperlyConfigured("SLACK_SIGNING_SECRET must be Slack's 32-character signing secret when DEBUG is off.")
 
 # Email: recipients of ban alerts, and Django's SMTP settings.
 ALERT_EMAILS = env_list("ALERT_EMAILS")

@@ -50,6 +50,14 @@ class Message:
         return any(i.alert.rule == Rule.ALL_OFFLINE and i.kind == NotificationKind.FIRING for i in self.items)
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """Where a sent message landed, when the channel tells (Slack's channel id and ``ts``)."""
+
+    channel: str
+    ts: str
+
+
 class Transport:
     channel: Channel
 
@@ -61,6 +69,6 @@ class Transport:
         """Return a value that changes when the channel's configuration changes (unbreaks it)."""
         return ""
 
-    def send(self, message: Message) -> None:
-        """Deliver the message or raise ``TransportError``."""
+    def send(self, message: Message) -> Receipt | None:
+        """Deliver the message or raise ``TransportError``; return where it landed, if known."""
         raise NotImplementedError

@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 from slack_sdk.webhook import WebhookClient
 
 from alerts.channels import render
-from alerts.channels.base import Message, Transport, TransportError
-from alerts.choices import Channel, NotificationKind
+from alerts.channels.base import Item, Message, Receipt, Transport, TransportError
+from alerts.choices import AlertState, Channel, NotificationKind
 from julia_monitor.lib import text
 
 HEADER_MAX = 150  # Block Kit: header text is plain_text, at most 150 characters
@@ -33,6 +34,28 @@ MENTION = "<!channel> "
 TRANSIENT_API_ERRORS = frozenset(
     {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+
+
+def interactive() -> bool:
+    """Whether posts carry the Reconhecer / Resolver buttons.
+
+    Only a bot posts messages it can later rewrite (``chat.update``), and only a signing secret
+    lets the portal trust the button presses Slack relays; an incoming webhook stays as it was.
+    """
+    return bool(settings.SLACK_SIGNING_SECRET and settings.SLACK_BOT_TOKEN and not settings.SLACK_WEBHOOK_URL)
+
+
+# Calls made while Slack waits on a button press (it gives up after 3 s): kept short.
+INTERACTIVE_TIMEOUT = 2
+
+
+def web_client(timeout: int | None = None) -> WebClient:
+    return WebClient(
+        token=settings.SLACK_BOT_TOKEN,
+        base_url=settings.SLACK_API_URL,
+        timeout=min(timeout or settings.SLACK_TIMEOUT, settings.SLACK_TIMEOUT),
+        retry_handlers=[],
+    )
 
 
 class SlackTransport(Transport):
@@ -48,15 +71,15 @@ class SlackTransport(Transport):
             raw = f"bot|{settings.SLACK_API_URL}|{settings.SLACK_BOT_TOKEN}|{settings.SLACK_CHANNEL}"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Receipt | None:
         if not message.items:
-            return  # nothing to say: an empty post would only be noise
+            return None  # nothing to say: an empty post would only be noise
         text, blocks = build(message)
         try:
             if settings.SLACK_WEBHOOK_URL:
                 self._send_webhook(text, blocks)
-            else:
-                self._send_api(text, blocks)
+                return None  # a webhook post cannot be found again: no receipt
+            return self._send_api(text, blocks)
         # urllib's URLError, socket timeouts and resets are all OSError; a truncated answer
         # is an HTTPException. Slack may or may not have posted: retrying is the safe side.
         except (OSError, http.client.HTTPException) as exc:
@@ -77,15 +100,11 @@ class SlackTransport(Transport):
             return
         raise _http_error(response.status_code, response.headers, str(response.body or "").strip())
 
-    def _send_api(self, text: str, blocks: list[dict[str, Any]]) -> None:
-        client = WebClient(
-            token=settings.SLACK_BOT_TOKEN,
-            base_url=settings.SLACK_API_URL,
-            timeout=settings.SLACK_TIMEOUT,
-            retry_handlers=[],
-        )
+    def _send_api(self, text: str, blocks: list[dict[str, Any]]) -> Receipt | None:
         try:
-            client.chat_postMessage(channel=settings.SLACK_CHANNEL, text=text, blocks=blocks, mrkdwn=False)
+            response = web_client().chat_postMessage(
+                channel=settings.SLACK_CHANNEL, text=text, blocks=blocks, mrkdwn=False
+            )
         except SlackApiError as exc:
             # WebClient raises unless it got HTTP 200 with ``ok: true``.
             response = exc.response
@@ -101,6 +120,20 @@ class SlackTransport(Transport):
             raise TransportError(f"configuração do Slack inválida: {exc}", permanent=True) from exc
         except SlackClientError as exc:
             raise TransportError(f"erro do cliente Slack: {exc}") from exc
+        channel, ts = response.get("channel"), response.get("ts")
+        return Receipt(str(channel), str(ts)) if channel and ts else None
+
+
+def update_post(receipt: Receipt, message: Message) -> None:
+    """Rewrite a post in place (``chat.update``) with the alerts as they are now; raise ``TransportError``."""
+    text, blocks = build(message)
+    try:
+        web_client(INTERACTIVE_TIMEOUT).chat_update(channel=receipt.channel, ts=receipt.ts, text=text, blocks=blocks)
+    except SlackApiError as exc:
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        raise TransportError(f"Slack recusou a atualização: {data.get('error') or 'erro desconhecido'}") from exc
+    except (SlackClientError, OSError, http.client.HTTPException) as exc:
+        raise TransportError(f"Slack inacessível: {exc}") from exc
 
 
 def _http_error(status: int, headers: Mapping[str, Any], error: str) -> TransportError:
@@ -174,6 +207,46 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
+ACKNOWLEDGE = "reconhecer"  # action_id of the buttons; their value is the alert's id
+RESOLVE = "resolver"
+
+
+def _button(action_id: str, label: str, alert_id: int, style: str = "") -> dict[str, Any]:
+    button = {"type": "button", "action_id": action_id, "text": _plain(label, 75), "value": str(alert_id)}
+    if style:
+        button["style"] = style
+    return button
+
+
+def _at(moment: Any) -> str:
+    return f"{timezone.localtime(moment):%H:%M}"
+
+
+def _actions(item: Item) -> list[dict[str, Any]]:
+    """What a reader can do about one alert from Slack, or what someone already did.
+
+    A firing alert gets both buttons; an acknowledged one says by whom and keeps Resolver; a
+    resolved one only says so. Nothing without ``interactive()`` or on a resolution item.
+    """
+    alert = item.alert
+    if not interactive() or item.kind == NotificationKind.RESOLVED:
+        return []
+    pk, blocks = alert.pk, []
+    if alert.state == AlertState.RESOLVED:
+        who = f" por {alert.resolved_by.get_username()}" if alert.resolved_by else ""
+        at = f" às {_at(alert.resolved_at)}" if alert.resolved_at else ""
+        return [{"type": "context", "elements": [_plain(f"{render.RESOLVED_EMOJI} Resolvido{who}{at}", 300)]}]
+    buttons = [_button(RESOLVE, "Resolver", pk)]
+    if alert.state == AlertState.ACKNOWLEDGED:
+        who = f" por {alert.acknowledged_by.get_username()}" if alert.acknowledged_by else ""
+        at = f" às {_at(alert.acknowledged_at)}" if alert.acknowledged_at else ""
+        blocks.append({"type": "context", "elements": [_plain(f"✅ Reconhecido{who}{at}", 300)]})
+    else:
+        buttons.insert(0, _button(ACKNOWLEDGE, "Reconhecer", pk, "primary"))
+    blocks.append({"type": "actions", "block_id": f"alerta-{pk}", "elements": buttons})
+    return blocks
+
+
 def _line(v: render.ItemView) -> str:
     """One alert in a grouped message, as written (its link is the section's button)."""
     lead = f"{v.emoji} {v.lead}: {v.title} ({v.tail})" if v.lead else f"{v.emoji} {v.title}"
@@ -199,6 +272,7 @@ def build(message: Message) -> tuple[str, list[dict[str, Any]]]:
     """
     mention = MENTION if message.urgent else ""
     shown, left_out = render.views(message)
+    items = render.ordered(message)  # the same order as ``shown``
     footer = " · ".join(
         p for p in (render.fleet_line(message), f"Julia Monitor · {text.moment(message.created_at)}") if p
     )
@@ -208,6 +282,7 @@ def build(message: Message) -> tuple[str, list[dict[str, Any]]]:
             _header(v.headline),
             _said(_detail(v)),
             _ours(f"{mention}<{v.url}|Abrir no portal>"),
+            *_actions(items[0]),
             _context(footer),
         ]
         fallback = f"{mention}{escape(v.headline)}: {escape(v.reason)} (desde {v.since}) {v.url}"
@@ -216,7 +291,8 @@ def build(message: Message) -> tuple[str, list[dict[str, Any]]]:
     blocks = [_header(render.summary(message))]
     if mention:
         blocks.append(_ours(mention.strip()))
-    blocks += [_said(_line(v), (v.url, "Abrir")) for v in shown]
+    for v, item in zip(shown, items, strict=False):
+        blocks += [_said(_line(v), (v.url, "Abrir")), *_actions(item)]
     if left_out:
         blocks.append(_ours(f"{render.more_line(left_out)} · <{render.alerts_url()}|ver todos>"))
     blocks.append(_context(footer))

@@ -73,7 +73,10 @@ class SlackPost:
         for block in self.blocks:
             if "text" in block:
                 parts.append(block["text"]["text"])
-            parts.extend(e["text"] for e in block.get("elements", []) if "text" in e)
+            for element in block.get("elements", []):
+                if "text" in element:  # a context's text, or a button's label (a text object)
+                    label = element["text"]
+                    parts.append(label["text"] if isinstance(label, dict) else label)
         return "\n".join(parts)
 
 
@@ -105,6 +108,8 @@ class FakeSlack:
         # None: every channel exists; else unknown channels get channel_not_found.
         self.channels = set(channels) if channels is not None else None
         self.messages: list[SlackPost] = []
+        self.updates: list[SlackPost] = []  # chat.update calls Slack accepted
+        self.people: dict[str, str] = {}  # Slack member id → e-mail, for users.info
         self.attempts: list[tuple[str, int]] = []  # (path, status answered), every request
         self.started: list[str] = []  # path of every request received, before any scripted hang
         self._cond = threading.Condition()
@@ -246,6 +251,10 @@ class FakeSlack:
             return self._accept_webhook(path, raw)
         if path == "/api/chat.postMessage":
             return self._accept_api(path, headers, raw)
+        if path == "/api/chat.update":
+            return self._accept_update(path, headers, raw)
+        if path == "/api/users.info":
+            return self._users_info(headers, raw)
         if path.startswith("/api/"):
             return 404, {}, "unknown_method"
         return 404, {}, "no_service"
@@ -281,6 +290,34 @@ class FakeSlack:
         post = self._record(path, body)
         return 200, {}, {"ok": True, "channel": channel, "ts": f"{post.received_at:.6f}"}
 
+    def _accept_update(self, path: str, headers: Any, raw: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """``chat.update``: only a message this fake accepted, by its channel and ``ts``."""
+        if headers.get("Authorization", "") != f"Bearer {self.token}":
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        body = json.loads(raw or b"{}") if "json" in headers.get("Content-Type", "") else dict(parse_qsl(raw.decode()))
+        with self._cond:
+            known = any(
+                m.channel == body.get("channel") and f"{m.received_at:.6f}" == body.get("ts") for m in self.messages
+            )
+        if not known:
+            return 200, {}, {"ok": False, "error": "message_not_found"}
+        if not blocks_are_valid(body.get("blocks")):
+            return 200, {}, {"ok": False, "error": "invalid_blocks"}
+        post = SlackPost(path, body, time.time(), time.monotonic())
+        with self._cond:
+            self.updates.append(post)
+            self._cond.notify_all()
+        return 200, {}, {"ok": True, "channel": body["channel"], "ts": body["ts"]}
+
+    def _users_info(self, headers: Any, raw: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """``users.info`` (slack-sdk asks with GET and the query string; ``raw`` is it then)."""
+        if headers.get("Authorization", "") != f"Bearer {self.token}":
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        user_id = dict(parse_qsl(raw.decode())).get("user", "")
+        if user_id not in self.people:
+            return 200, {}, {"ok": False, "error": "user_not_found"}
+        return 200, {}, {"ok": True, "user": {"id": user_id, "profile": {"email": self.people[user_id]}}}
+
     def _record(self, path: str, body: dict[str, Any]) -> SlackPost:
         post = SlackPost(path, body, time.time(), time.monotonic())
         with self._cond:
@@ -292,10 +329,17 @@ class FakeSlack:
 class _SlackHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def do_GET(self) -> None:
+        # The Web API's read methods (users.info) come as GET with the arguments in the query string.
+        path, _, query = self.path.partition("?")
+        self._answer(path, query.encode())
+
     def do_POST(self) -> None:
-        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        path = self.path.split("?", 1)[0]
+        self._answer(self.path.split("?", 1)[0], raw)
+
+    def _answer(self, path: str, raw: bytes) -> None:
+        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
         status, headers, body = fake.handle(path, self.headers, raw)
         if path.startswith("/api/") and isinstance(body, str):
             body = {"ok": False, "error": body}

@@ -65,6 +65,8 @@ DECISIONS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "logout": (everyone(405), None),
     # Evolution's webhook: its own secret, never a login or an API key (none configured here: 403).
     "evolution-webhook": (everyone(405), everyone(403)),
+    # Slack's button presses: Slack's signature, never a login or an API key (unsigned: 401).
+    "slack-interactions": (everyone(405), everyone(401)),
     # The JSON API.
     "dashboard:health": (everyone((200, 503)), None),
     "dashboard:api-root": (everyone(404), None),

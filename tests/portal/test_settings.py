@@ -99,6 +99,14 @@ def test_production_refuses_a_guessable_webhook_secret() -> None:
     assert "EVOLUTION_WEBHOOK_SECRET must be at least 32 characters" in result.stderr
 
 
+def test_production_refuses_a_slack_signing_secret_that_is_not_slacks() -> None:
+    # Slack's signing secrets are 32 characters; a shorter one is a paste gone wrong, or a guessable one.
+    result = manage("check", **{**PRODUCTION, "SLACK_SIGNING_SECRET": "curto"})
+
+    assert result.returncode != 0
+    assert "SLACK_SIGNING_SECRET must be Slack's 32-character signing secret" in result.stderr
+
+
 def test_a_malformed_number_is_a_clear_error() -> None:
     result = manage("check", EVOLUTION_TIMEOUT="cinco")
 
