@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",  # serves the Swagger assets locally instead of from a CDN
     "django_q",
+    "import_export",  # doctors' spreadsheets (CSV/XLSX) in the admin
     "julia_monitor.apps.LoginLockoutConfig",  # django-axes: login lockout after repeated failures
     "instances",
     "alerts",
