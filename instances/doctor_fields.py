@@ -18,37 +18,9 @@ from django.core.exceptions import ValidationError
 COUNTRY_CODE = "55"
 # Everything people put around the digits of a phone number; anything else (a letter) is refused.
 PHONE_PUNCTUATION = re.compile(r"[\s().+\-/]")
-UFS = frozenset(
-    [
-        "AC",
-        "AL",
-        "AM",
-        "AP",
-        "BA",
-        "CE",
-        "DF",
-        "ES",
-        "GO",
-        "MA",
-        "MG",
-        "MS",
-        "MT",
-        "PA",
-        "PB",
-        "PE",
-        "PI",
-        "PR",
-        "RJ",
-        "RN",
-        "RO",
-        "RR",
-        "RS",
-        "SC",
-        "SE",
-        "SP",
-        "TO",
-    ]
-)
+# The 27 federative units, each with its regional medical council.
+UF_CODES = "AC AL AM AP BA CE DF ES GO MA MG MS MT PA PB PE PI PR RJ RN RO RR RS SC SE SP TO"
+UFS = frozenset(UF_CODES.split())
 CRM_PATTERNS = (
     re.compile(r"^CRM\s*[-/ ]?\s*([A-Z]{2})\s*[-/ ]?\s*(\d{1,7})$"),
     re.compile(r"^(\d{1,7})\s*[-/ ]\s*([A-Z]{2})$"),  # 123456/SP: number first
