@@ -21,12 +21,12 @@ from django.contrib.admin.options import BaseModelAdmin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from import_export.admin import ImportExportMixin
-from import_export.formats.base_formats import CSV, XLSX
+from import_export.formats.base_formats import XLSX
 from import_export.forms import ExportForm
 from import_export.results import Result, RowResult
 
-from instances.doctor_fields import CRM_HELP, PHONE_HELP, normalize_crm, normalize_phone
-from instances.doctor_io import DoctorResource
+from instances.doctor_fields import CRM_HELP, PHONE_HELP, normalize_crm, normalize_phone, plain_text
+from instances.doctor_io import DoctorResource, SpreadsheetCSV
 from instances.models import Doctor
 from julia_monitor.lib.people import signed_in_user
 
@@ -40,6 +40,12 @@ class DoctorForm(forms.ModelForm):
         model = Doctor
         fields = ("name", "phone_number", "crm", "especialidade", "preferred_instance")
         help_texts = {"phone_number": PHONE_HELP, "crm": CRM_HELP}
+
+    def clean_name(self) -> str:
+        return plain_text(self.cleaned_data.get("name", ""))
+
+    def clean_especialidade(self) -> str:
+        return plain_text(self.cleaned_data.get("especialidade", ""))
 
     def clean_phone_number(self) -> str:
         phone = self.cleaned_data.get("phone_number", "")
@@ -61,7 +67,7 @@ class DoctorImportExportMixin(ImportExportMixin):
     """django-import-export for doctors: CSV and XLSX, preview first, all or nothing."""
 
     resource_classes = [DoctorResource]
-    formats = [CSV, XLSX]
+    formats = [SpreadsheetCSV, XLSX]
     # The plain export form: the selectable-fields one carries inline handlers and styles,
     # which the Content-Security-Policy blocks; an export always has every column anyway.
     export_form_class = ExportForm

@@ -66,6 +66,16 @@ def normalize_crm(value: object) -> str:
     raise ValidationError(f"CRM inválido: “{value}”. {CRM_HELP}", code="invalid")
 
 
+def plain_text(value: object) -> str:
+    """Return free text (a name, a specialty) stripped; refuse what a spreadsheet would run as a formula."""
+    text = str(value or "").strip()
+    if text.startswith("="):
+        raise ValidationError(
+            f"Texto inválido: “{text}” começa com “=” (seria uma fórmula na planilha).", code="invalid"
+        )
+    return text
+
+
 def validate_crm(value: str) -> None:
     """Model validator: the CRM can be read (``normalize_crm``)."""
     normalize_crm(value)

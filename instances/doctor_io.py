@@ -13,15 +13,17 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import tablib
 from django.core.exceptions import ValidationError
 from django.db.models import Model
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from import_export import fields, resources, widgets
+from import_export.formats.base_formats import CSV
 from import_export.resources import Diff
 from tablib import Dataset
 
-from instances.doctor_fields import normalize_crm, normalize_phone
+from instances.doctor_fields import normalize_crm, normalize_phone, plain_text
 from instances.models import Doctor, Instance
 
 COLUMNS = {
@@ -38,9 +40,17 @@ def _message(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
-class NameWidget(widgets.CharWidget):
+class TextWidget(widgets.CharWidget):
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> str:
-        text = str(value or "").strip()
+        try:
+            return plain_text(value)
+        except ValidationError as error:
+            raise ValueError(_message(error)) from None
+
+
+class NameWidget(TextWidget):
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> str:
+        text = super().clean(value, row, **kwargs)
         if not text:
             raise ValueError("Informe o nome.")
         return text
@@ -60,11 +70,6 @@ class CrmWidget(widgets.CharWidget):
             return normalize_crm(value)
         except ValidationError as error:
             raise ValueError(_message(error)) from None
-
-
-class TextWidget(widgets.CharWidget):
-    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> str:
-        return str(value or "").strip()
 
 
 class InstanceByNameWidget(widgets.ForeignKeyWidget):
@@ -94,6 +99,33 @@ class PlainDiff(Diff):
             else:
                 cells.append(format_html("<del>{}</del> <ins>{}</ins>", before, after))
         return cells
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252")
+
+
+class SpreadsheetCSV(CSV):
+    """CSV as it comes: UTF-8 (a BOM is fine) or, failing that, Windows-1252; columns split by
+    commas or, as Excel in Portuguese saves them, by semicolons. Exports are UTF-8 with commas.
+
+    Read as bytes (``is_binary``) so that the encoding is decided here, not by the upload's storage.
+    """
+
+    def is_binary(self) -> bool:
+        return True
+
+    def get_read_mode(self) -> str:
+        return "rb"
+
+    def create_dataset(self, in_stream: bytes | str, **kwargs: Any) -> Dataset:
+        text = in_stream if isinstance(in_stream, str) else _decode(in_stream)
+        header = text.split("\n", 1)[0]
+        delimiter = ";" if header.count(";") > header.count(",") else ","
+        return tablib.import_set(text, format="csv", delimiter=delimiter)
 
 
 class DoctorResource(resources.ModelResource):

@@ -300,6 +300,11 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# django-import-export (doctors' spreadsheets): the import runs in one transaction; an exported
+# cell starting with "=" loses it, so no spreadsheet runs a name as a formula.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+
 # --- Evolution gateway ----------------------------------------------------------------------
 # With no gateway configured, the portal talks to the built-in simulator (`make run`
 # starts it on this address with this key).

@@ -95,6 +95,15 @@ def test_a_csv_is_previewed_then_imported_and_the_import_is_recorded(as_administ
     }
 
 
+def test_a_csv_saved_by_excel_in_portuguese_is_read(as_administrator, fleet):
+    lines = [";".join(HEADER), *(";".join(row) for row in GOOD_ROWS)]
+    upload = SimpleUploadedFile("medicos.csv", "\r\n".join(lines).encode("cp1252"), content_type="text/csv")
+
+    confirm(as_administrator, preview(as_administrator, upload))
+
+    assert doctors() == IMPORTED
+
+
 def test_an_xlsx_is_imported_numbers_and_all(as_administrator, fleet):
     rows = [[*row] for row in GOOD_ROWS]
     rows[2][1] = 5531988887777  # a spreadsheet keeps a phone typed as a number as a number
@@ -108,6 +117,8 @@ def test_the_export_imports_back_as_a_no_op(as_administrator, fleet):
     confirm(as_administrator, preview(as_administrator, csv_upload(GOOD_ROWS)))
     entries = LogEntry.objects.count()
 
+    exported_csv = as_administrator.post(EXPORT, {"format": CSV_FORMAT, "resource": "0"})
+    assert exported_csv.content.decode().splitlines()[0] == ",".join(HEADER)
     exported = as_administrator.post(EXPORT, {"format": XLSX_FORMAT, "resource": "0"})
     assert exported.status_code == 200
     sheet = load_workbook(io.BytesIO(exported.content)).active
@@ -121,6 +132,15 @@ def test_the_export_imports_back_as_a_no_op(as_administrator, fleet):
     assert doctors() == IMPORTED
     assert "0 novo(s), 0 atualizado(s), 3 sem mudança" in page
     assert LogEntry.objects.count() == entries  # nothing changed, nothing to record
+
+
+def test_an_export_never_hands_a_spreadsheet_a_formula(as_administrator, fleet):
+    Doctor.objects.create(name='=HYPERLINK("http://x.example","clique")', phone_number="5511987654321")
+
+    exported = as_administrator.post(EXPORT, {"format": XLSX_FORMAT, "resource": "0"})
+
+    cell = load_workbook(io.BytesIO(exported.content)).active["A2"]
+    assert cell.data_type == "s" and not str(cell.value).startswith("=")
 
 
 def test_a_row_with_the_phone_of_a_doctor_updates_that_doctor(as_administrator, fleet):
@@ -141,6 +161,7 @@ def test_one_bad_row_refuses_the_file_and_every_bad_row_is_shown_in_portuguese(a
         ["", "11 97777-6666", "", "", ""],
         ["Dr. CRM Ruim", "11 96666-5555", "CRM/XX 12", "", ""],
         ["Dr. Já Cadastrado", "11 90000-1111", "", "Cardiologia", "julia-sp-01"],  # a good update
+        ["=1+1", "11 95555-4444", "", "", ""],
     ]
 
     response = preview(as_administrator, csv_upload(rows))
@@ -154,6 +175,7 @@ def test_one_bad_row_refuses_the_file_and_every_bad_row_is_shown_in_portuguese(a
         3: {"telefone": ["Telefone inválido: “1234”. Use DDD e número (10 ou 11 dígitos), com ou sem 55 na frente."]},
         4: {"nome": ["Informe o nome."]},
         5: {"crm": ["CRM inválido: “CRM/XX 12”: XX não é uma UF."]},
+        7: {"nome": ["Texto inválido: “=1+1” começa com “=” (seria uma fórmula na planilha)."]},
     }
     for message in ("Instância desconhecida: “julia-xx-99”.", "Informe o nome.", "XX não é uma UF."):
         assert message in page
