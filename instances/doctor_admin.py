@@ -68,10 +68,12 @@ class DoctorImportExportMixin(ImportExportMixin):
 
     resource_classes = [DoctorResource]
     formats = [SpreadsheetCSV, XLSX]
-    # The plain export form: the selectable-fields one carries inline handlers and styles,
-    # which the Content-Security-Policy blocks; an export always has every column anyway.
+    # The plain export form, on a page of our own: the library's selectable-fields form and page
+    # carry inline handlers and styles, which the Content-Security-Policy blocks; an export
+    # always has every column anyway, so that it imports back.
     export_form_class = ExportForm
     import_template_name = "admin/instances/doctor/import.html"
+    export_template_name = "admin/instances/doctor/export.html"
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         assert isinstance(self, BaseModelAdmin)

@@ -87,7 +87,7 @@ def test_no_page_breaks_the_policy(page: Any, watched: dict[str, list[str]], sce
         ("/admin/alerts/alert/", "#changelist-form"),
         ("/admin/instances/doctor/", "#changelist-form"),
         ("/admin/instances/doctor/import/", "#doctor-import-help"),
-        ("/admin/instances/doctor/export/", "select[name='format']"),
+        ("/admin/instances/doctor/export/", "#doctor-export select[name='format']"),
         (f"/admin/auth/user/{scene['user'].pk}/change/", "select[name='user_permissions_old']"),  # filter widget
         ("/admin/django_q/schedule/add/", "input[name='_save']"),  # date and time pickers
         ("/dashboard/docs", ".swagger-ui .opblock"),  # Swagger UI drew the operations: its script ran

@@ -117,6 +117,8 @@ def test_the_export_imports_back_as_a_no_op(as_administrator, fleet):
     confirm(as_administrator, preview(as_administrator, csv_upload(GOOD_ROWS)))
     entries = LogEntry.objects.count()
 
+    page = as_administrator.get(EXPORT).content.decode()
+    assert "A planilha terá todos os médicos, com as colunas <code>nome, telefone, crm, especialidade" in page
     exported_csv = as_administrator.post(EXPORT, {"format": CSV_FORMAT, "resource": "0"})
     assert exported_csv.content.decode().splitlines()[0] == ",".join(HEADER)
     exported = as_administrator.post(EXPORT, {"format": XLSX_FORMAT, "resource": "0"})
