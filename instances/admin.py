@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.cache import add_never_cache_headers
 
+from instances.doctor_admin import DoctorForm, DoctorImportExportMixin
 from instances.models import AccessChange, ApiKey, CheckCycle, Doctor, Instance, OperatorAction, StatusChange
 from julia_monitor.lib.audit import describe_changes
 from julia_monitor.lib.people import signed_in_user
@@ -104,10 +105,11 @@ class OperatorActionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Doctor)
-class DoctorAdmin(admin.ModelAdmin):
-    list_display = ("name", "phone_number", "preferred_instance")
-    list_filter = ("preferred_instance",)
-    search_fields = ("name", "phone_number", "preferred_instance__name")
+class DoctorAdmin(DoctorImportExportMixin, admin.ModelAdmin):
+    form = DoctorForm
+    list_display = ("name", "phone_number", "crm", "especialidade", "preferred_instance")
+    list_filter = ("preferred_instance", "especialidade")
+    search_fields = ("name", "phone_number", "crm", "especialidade", "preferred_instance__name")
     autocomplete_fields = ("preferred_instance",)
     list_select_related = ("preferred_instance",)
 

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",  # serves the Swagger assets locally instead of from a CDN
     "django_q",
+    "import_export",  # doctors' spreadsheets (CSV/XLSX) in the admin
     "julia_monitor.apps.LoginLockoutConfig",  # django-axes: login lockout after repeated failures
     "instances",
     "alerts",
@@ -298,6 +299,11 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
+
+# django-import-export (doctors' spreadsheets): the import runs in one transaction; an exported
+# cell starting with "=" loses it, so no spreadsheet runs a name as a formula.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 
 # --- Evolution gateway ----------------------------------------------------------------------
 # With no gateway configured, the portal talks to the built-in simulator (`make run`

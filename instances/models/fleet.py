@@ -11,6 +11,7 @@ from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from instances.doctor_fields import CRM_HELP, validate_crm
 from instances.models.usage import (
     ADD_TO_BUCKET,
     RECORD_MESSAGE_ID,
@@ -372,6 +373,9 @@ class Doctor(models.Model):
     preferred_instance = models.ForeignKey(
         Instance, models.SET_NULL, null=True, blank=True, related_name="doctors", verbose_name="instância preferida"
     )
+    # Optional; stored as ``CRM/UF number`` (see instances/doctor_fields.py).
+    crm = models.CharField("CRM", max_length=20, blank=True, validators=[validate_crm], help_text=CRM_HELP)
+    especialidade = models.CharField("especialidade", max_length=100, blank=True)
 
     class Meta:
         verbose_name = "médico"

@@ -61,6 +61,53 @@ DEMO_FLEET = (
 )
 
 
+@dataclass(frozen=True)
+class DemoDoctor:
+    name: str
+    phone: str  # 55 + DDD + number, as the portal stores it; fictitious
+    crm: str
+    specialty: str
+    instance: str  # a DEMO_FLEET name: the preferred instance
+
+
+# The demo's doctors, spread over the fleet; the banned number (julia-ce-01) has several, so
+# moving a banned number's doctors elsewhere has something to move from the first minute.
+DEMO_DOCTORS = (
+    DemoDoctor("Dra. Ana Beatriz Souza", "5511987650101", "CRM/SP 123456", "Cardiologia", "julia-sp-01"),
+    DemoDoctor("Dr. Bruno Carvalho", "5511987650102", "CRM/SP 98231", "Ortopedia", "julia-sp-01"),
+    DemoDoctor("Dra. Camila Rocha", "5511987650103", "CRM/SP 154877", "Dermatologia", "julia-sp-01"),
+    DemoDoctor("Dr. Daniel Nogueira", "5511987650104", "CRM/SP 201334", "Pediatria", "julia-sp-01"),
+    DemoDoctor("Dra. Eduarda Lima", "5511987650201", "CRM/SP 87710", "Ginecologia e Obstetrícia", "julia-sp-02"),
+    DemoDoctor("Dr. Felipe Arantes", "5511987650202", "CRM/SP 176020", "Clínica Médica", "julia-sp-02"),
+    DemoDoctor("Dra. Gabriela Mendes", "5511987650203", "", "Psiquiatria", "julia-sp-02"),
+    DemoDoctor("Dr. Henrique Tavares", "5511987650301", "CRM/SP 65432", "Endocrinologia", "julia-sp-03"),
+    DemoDoctor("Dra. Isabela Franco", "5511987650302", "CRM/SP 190876", "Neurologia", "julia-sp-03"),
+    DemoDoctor("Dr. João Pedro Ribeiro", "5521987650101", "CRM/RJ 5234567", "Cardiologia", "julia-rj-01"),
+    DemoDoctor("Dra. Larissa Monteiro", "5521987650102", "CRM/RJ 5278910", "Oftalmologia", "julia-rj-01"),
+    DemoDoctor("Dr. Marcelo Pinheiro", "5521987650103", "CRM/RJ 5123400", "Urologia", "julia-rj-01"),
+    DemoDoctor("Dra. Natália Figueiredo", "5521987650201", "CRM/RJ 5311122", "Pediatria", "julia-rj-02"),
+    DemoDoctor("Dr. Otávio Barros", "5521987650202", "", "Clínica Médica", "julia-rj-02"),
+    DemoDoctor("Dra. Paula Guimarães", "5531987650101", "CRM/MG 45678", "Ginecologia e Obstetrícia", "julia-mg-01"),
+    DemoDoctor("Dr. Rafael Teixeira", "5531987650102", "CRM/MG 61234", "Ortopedia", "julia-mg-01"),
+    DemoDoctor("Dra. Sofia Andrade", "5531987650103", "CRM/MG 70011", "Dermatologia", "julia-mg-01"),
+    DemoDoctor("Dr. Thiago Moreira", "5541987650101", "CRM/PR 33456", "Gastroenterologia", "julia-pr-01"),
+    DemoDoctor("Dra. Úrsula Campos", "5541987650102", "CRM/PR 29876", "Reumatologia", "julia-pr-01"),
+    DemoDoctor("Dr. Vinícius Schmidt", "5551987650101", "CRM/RS 41230", "Cardiologia", "julia-rs-01"),
+    DemoDoctor("Dra. Yasmin Becker", "5551987650102", "CRM/RS 38765", "Pneumologia", "julia-rs-01"),
+    DemoDoctor("Dr. André Cavalcanti", "5581987650101", "CRM/PE 21345", "Clínica Médica", "julia-pe-01"),
+    DemoDoctor("Dra. Beatriz Albuquerque", "5581987650102", "CRM/PE 19870", "Pediatria", "julia-pe-01"),
+    DemoDoctor("Dr. Caio Santana", "5571987650101", "CRM/BA 27654", "Ortopedia", "julia-ba-01"),
+    DemoDoctor("Dra. Daniela Matos", "5571987650102", "CRM/BA 31200", "Endocrinologia", "julia-ba-01"),
+    DemoDoctor("Dr. Eduardo Vasconcelos", "5561987650101", "CRM/DF 18765", "Neurologia", "julia-df-01"),
+    DemoDoctor("Dra. Fernanda Queiroz", "5561987650102", "CRM/DF 20345", "Psiquiatria", "julia-df-01"),
+    DemoDoctor("Dr. Gustavo Holanda", "5585987650101", "CRM/CE 14567", "Cardiologia", "julia-ce-01"),
+    DemoDoctor("Dra. Helena Bezerra", "5585987650102", "CRM/CE 15678", "Pediatria", "julia-ce-01"),
+    DemoDoctor("Dr. Igor Maia", "5585987650103", "CRM/CE 16789", "Clínica Médica", "julia-ce-01"),
+    DemoDoctor("Dra. Juliana Façanha", "5585987650104", "CRM/CE 17890", "Ginecologia e Obstetrícia", "julia-ce-01"),
+    DemoDoctor("Dr. Leonardo Sampaio", "5585987650105", "", "Dermatologia", "julia-ce-01"),
+)
+
+
 class DrivenSimulator(Protocol):
     """What the driver needs of a simulator: ``server.GatewaySimulator`` is the one it drives.
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from alerts.choices import Rule, Severity
 from alerts.models import Alert
-from instances.models import CheckCycle, Status
+from instances.models import CheckCycle, Doctor, Status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,6 +85,9 @@ def test_no_page_breaks_the_policy(page: Any, watched: dict[str, list[str]], sce
         ("/admin/instances/instance/", "#changelist-form"),
         (f"/admin/instances/instance/{scene['instance'].pk}/change/", "input[name='_save']"),
         ("/admin/alerts/alert/", "#changelist-form"),
+        ("/admin/instances/doctor/", "#changelist-form"),
+        ("/admin/instances/doctor/import/", "#doctor-import-help"),
+        ("/admin/instances/doctor/export/", "#doctor-export select[name='format']"),
         (f"/admin/auth/user/{scene['user'].pk}/change/", "select[name='user_permissions_old']"),  # filter widget
         ("/admin/django_q/schedule/add/", "input[name='_save']"),  # date and time pickers
         ("/dashboard/docs", ".swagger-ui .opblock"),  # Swagger UI drew the operations: its script ran
@@ -123,3 +126,32 @@ def test_the_admin_actions_and_the_alert_buttons_still_submit(page: Any, watched
     assert violations(page, watched) == []
     scene["alert"].refresh_from_db()
     assert scene["alert"].acknowledged_at is not None
+
+
+def test_a_doctor_import_previews_and_confirms_under_the_policy(
+    page: Any, watched: dict[str, list[str]], scene: dict[str, Any], tmp_path: Any
+) -> None:
+    Doctor.objects.create(name="Dra. Ana Souza", phone_number="5511987654321", especialidade="Clínica")
+    sheet = tmp_path / "medicos.csv"
+    sheet.write_text(
+        "nome,telefone,crm,especialidade,instancia_preferida\n"
+        "Dra. Ana Souza,(11) 98765-4321,CRM/SP 123456,Cardiologia,julia-sp-01\n"  # an update: the preview diffs it
+        "Dr. Bruno Lima,21 99876-5432,,Pediatria,julia-rj-01\n",
+        encoding="utf-8",
+    )
+    page.goto("/entrar/")
+    page.fill("#id_username", "chefe")
+    page.fill("#id_password", "senha-de-teste-123")
+    page.click("button[type=submit]")
+
+    page.goto("/admin/instances/doctor/import/")
+    page.set_input_files("#id_import_file", str(sheet))
+    page.select_option("#id_format", label="csv")
+    page.click("input[type=submit]")
+    page.wait_for_selector("table.import-preview ins")  # the update's new values, marked without inline style
+    page.click("input[name=confirm]")
+    page.wait_for_selector("ul.messagelist li.success")
+
+    assert violations(page, watched) == []
+    assert Doctor.objects.get(name="Dra. Ana Souza").especialidade == "Cardiologia"
+    assert Doctor.objects.count() == 2

@@ -160,6 +160,8 @@ def admin_expectation(name: str, caller: str) -> Any:
         return FOUND if caller in ("superusuario", "administrador") else OK
     if caller not in ("superusuario", "administrador"):
         return ADMIN_LOGIN
+    if name.endswith("_process_import"):
+        return 405  # the confirmation of a previewed import (django-import-export): POST-only
     # 302/404: the change form of a row that is not there; 403: what the admin allows no one
     # (adding or deleting history) or, for an administrator, what their role does not include.
     return (200, 302, 403, 404)

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from instances.demo_doctors import seed_demo_doctors
 from julia_monitor.lib.stopping import stop_on_signals
 
 COLORS = {"sim": "35", "worker": "33", "web": "36", "check": "32"}
@@ -196,6 +197,10 @@ class Command(BaseCommand):
         call_command("createcachetable", verbosity=0)
         self.stdout.write("Banco de dados pronto.")
         call_command("ensure_admin", stdout=self.stdout)
+        if settings.USING_SIMULATOR:
+            created = seed_demo_doctors()
+            if created:
+                self.stdout.write(f"{created} médicos de demonstração cadastrados nas instâncias do simulador.")
 
     def _start_children(
         self, supervisor: Supervisor, stop: threading.Event, port: int, secret: str, seed: int | None
