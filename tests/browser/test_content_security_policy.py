@@ -122,6 +122,11 @@ def test_the_admin_actions_and_the_alert_buttons_still_submit(page: Any, watched
     page.goto("/admin/alerts/alert/")
     page.check("#action-toggle")  # the admin's own script ticks every row
     assert page.locator("input.action-select:checked").count() == 1
+    # A new API key is shown once on its own page, styled without an inline style attribute.
+    page.goto("/admin/instances/apikey/add/")
+    page.fill("input[name='name']", "remetente")
+    page.click("input[name='_save']")
+    page.wait_for_selector("#api-key-secret")
 
     assert violations(page, watched) == []
     scene["alert"].refresh_from_db()
