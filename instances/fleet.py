@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from instances.forecast import Forecast, forecast
 from instances.models import Instance, Status, is_fresh, load_percent, shown_status
 from julia_monitor.lib.text import clock
 
@@ -70,6 +71,7 @@ ROW_FIELDS = (
     "last_message_at",
     "last_read_at",
     "down_since",
+    "first_hour_today",
 )
 
 
@@ -78,7 +80,8 @@ class InstanceUsage:
     """One instance's identity, status and usage this hour and today (no model instance).
 
     ``shown_status`` is the status as people see it at the overview's moment: ``unknown``
-    when the reading behind ``status`` is stale (``fresh`` is False).
+    when the reading behind ``status`` is stale (``fresh`` is False). ``forecast`` is the
+    capacity forecast at that moment (``instances.forecast``).
     """
 
     pk: int
@@ -91,11 +94,13 @@ class InstanceUsage:
     last_message_at: datetime | None
     last_read_at: datetime | None
     down_since: datetime | None
+    first_hour_today: datetime | None
     msgs_hour: int
     msgs_day: int
     fresh: bool
     shown_status: str
     note: str
+    forecast: Forecast
 
     @classmethod
     def from_row(cls, row: dict, now: datetime) -> InstanceUsage:
@@ -107,6 +112,14 @@ class InstanceUsage:
             fresh=fresh,
             shown_status=shown_status(status, read_at, now),
             note=_note(fresh, status, row["status_reason"], read_at, now),
+            forecast=forecast(
+                row["msgs_hour"],
+                row["capacity_per_hour"],
+                row["msgs_day"],
+                row["capacity_per_day"],
+                row["first_hour_today"],
+                now,
+            ),
         )
 
     @property
@@ -119,7 +132,9 @@ class FleetSummary:
     """The fleet in numbers, by shown status: a stale reading is neither online nor banned.
 
     ``capacity_day`` is the daily capacity of the instances online now (what the fleet can
-    still send with), so ``capacity_used_pct`` is today's sends against it.
+    still send with), so ``capacity_used_pct`` is today's sends against it. ``projected_today``
+    is the forecast of today's sends at the current pace, on the same capacity: an online
+    instance's projection (at most its daily limit), what the others already sent.
     """
 
     total: int
@@ -129,10 +144,15 @@ class FleetSummary:
     capacity_day: int
     sent_today: int
     stale: int = 0  # instances whose reading is stale (shown unknown)
+    projected_today: int = 0
 
     @property
     def capacity_used_pct(self) -> float:
         return self.sent_today / self.capacity_day * 100 if self.capacity_day else 0.0
+
+    @property
+    def projected_pct(self) -> float:
+        return self.projected_today / self.capacity_day * 100 if self.capacity_day else 0.0
 
     @property
     def status(self) -> FleetStatus:
@@ -144,6 +164,14 @@ class FleetOverview:
     at: datetime
     summary: FleetSummary
     instances: list[InstanceUsage]
+
+
+def projected_today(row: InstanceUsage) -> int:
+    """Return the messages an instance is forecast to have sent by midnight: at its pace while
+    online, what it already sent otherwise (a number that is down is not sending)."""
+    if row.shown_status != Status.CONNECTED:
+        return row.msgs_day
+    return row.forecast.day_projection_within(row.capacity_per_day)
 
 
 def fleet_overview(now: datetime | None = None) -> FleetOverview:
@@ -162,5 +190,6 @@ def fleet_overview(now: datetime | None = None) -> FleetOverview:
         capacity_day=sum(r.capacity_per_day for r in online),
         sent_today=sum(r.msgs_day for r in rows),
         stale=sum(1 for r in rows if not r.fresh),
+        projected_today=sum(projected_today(r) for r in rows),
     )
     return FleetOverview(at=now, summary=summary, instances=rows)
