@@ -77,9 +77,9 @@ class UsoOut(Schema):
     carga_pct: float
 
 
+# The capacity forecast at the current pace (docs/forecast.md): null where there is too little
+# data, or where the limit is not reached before the hour or the day ends.
 class PrevisaoOut(Schema):
-    """The capacity forecast at the current pace; null where there is too little data or no limit in sight."""
-
     limite_hora_em: datetime | None
     limite_dia_em: datetime | None
     projecao_dia: int | None
