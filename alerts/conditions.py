@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from alerts.choices import Rule, Severity
 from instances.fleet import is_high_load
-from instances.forecast import day_end, instance_forecast, seconds_between
+from instances.forecast import Periods, instance_forecast
 from instances.models import CheckCycle, Instance, Status, StatusChange, day_start
 from julia_monitor.lib import text
 from julia_monitor.lib.text import plural
@@ -161,7 +161,9 @@ def failing_since(last: CheckCycle, ok_field: str) -> datetime:
     return failed.order_by("started_at").values_list("started_at", flat=True).first() or last.started_at
 
 
-def instance_conditions(instance: Instance, drops: list[datetime], now: datetime) -> list[Condition]:
+def instance_conditions(
+    instance: Instance, drops: list[datetime], now: datetime, periods: Periods | None = None
+) -> list[Condition]:
     found = []
     who = _who(instance)
     name = instance.name
@@ -207,7 +209,7 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
                 instance,
             )
         )
-    elif (forecast_found := forecast_condition(instance, now)) is not None:
+    elif (forecast_found := forecast_condition(instance, periods or Periods.of(now))) is not None:
         found.append(forecast_found)
     if instance.consecutive_failures > settings.CONSECUTIVE_FAILURES_ALERT:
         found.append(
@@ -228,7 +230,7 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
 FORECAST_STEP_MINUTES = 10
 
 
-def forecast_condition(instance: Instance, now: datetime) -> Condition | None:
+def forecast_condition(instance: Instance, periods: Periods) -> Condition | None:
     """ "Capacidade prevista esgotada": today's limit reached before midnight at today's pace.
 
     Opens when the limit is forecast more than FORECAST_ALERT_MARGIN_MINUTES before midnight;
@@ -238,7 +240,7 @@ def forecast_condition(instance: Instance, now: datetime) -> Condition | None:
     """
     if instance.status != Status.CONNECTED:
         return None
-    day = instance_forecast(instance, now).day
+    day = instance_forecast(instance, periods).day
     if day.limit_at is None:
         return None
     local = timezone.localtime(day.limit_at)
@@ -252,8 +254,8 @@ def forecast_condition(instance: Instance, now: datetime) -> Condition | None:
         f"No ritmo de hoje, {_who(instance)} atinge o limite diário de {instance.capacity_per_day} mensagens "
         f"por volta das {at}, antes do fim do dia. Distribua os envios entre outras instâncias ou reduza o ritmo.",
         instance,
-        since=day_start(now),
-        opens=seconds_between(day.limit_at, day_end(now)) > margin.total_seconds(),
+        since=day_start(periods.now),
+        opens=periods.day_end - day.limit_at.timestamp() > margin.total_seconds(),
     )
 
 
@@ -363,5 +365,6 @@ def fleet_breakdown(instances: list[Instance]) -> str:
 def detect(now: datetime) -> tuple[Fleet, list[Condition]]:
     """Return the fleet as read and every condition that holds now."""
     fleet = Fleet.read(now)
-    found = [c for i in fleet.instances for c in instance_conditions(i, fleet.drops.get(i.pk, []), now)]
+    periods = Periods.of(now)
+    found = [c for i in fleet.instances for c in instance_conditions(i, fleet.drops.get(i.pk, []), now, periods)]
     return fleet, found + fleet_conditions(fleet, now)

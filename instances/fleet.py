@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from instances.forecast import Forecast, forecast
+from instances.forecast import Forecast, Periods, forecast
 from instances.models import Instance, Status, is_fresh, load_percent, shown_status
 from julia_monitor.lib.text import clock
 
@@ -103,8 +103,11 @@ class InstanceUsage:
     forecast: Forecast
 
     @classmethod
-    def from_row(cls, row: dict, now: datetime) -> InstanceUsage:
-        """Build from a ``.values()`` row of ``ROW_FIELDS`` with ``msgs_hour``/``msgs_day``."""
+    def from_row(cls, row: dict, now: datetime, periods: Periods | None = None) -> InstanceUsage:
+        """Build from a ``.values()`` row of ``ROW_FIELDS`` with ``msgs_hour``/``msgs_day``.
+
+        ``periods`` (``Periods.of(now)``) saves working out the hour and the day for every row.
+        """
         status, read_at = row["status"], row["last_read_at"]
         fresh = is_fresh(read_at, now)
         return cls(
@@ -118,7 +121,7 @@ class InstanceUsage:
                 row["msgs_day"],
                 row["capacity_per_day"],
                 row["first_hour_today"],
-                now,
+                periods or Periods.of(now),
             ),
         )
 
@@ -179,7 +182,8 @@ def fleet_overview(now: datetime | None = None) -> FleetOverview:
     now = now or timezone.now()
     # Plain values, not model instances: the overview of 1,000 instances stays fast.
     values = Instance.objects.for_dashboard(now).values(*ROW_FIELDS, "msgs_hour", "msgs_day")
-    rows = [InstanceUsage.from_row(v, now) for v in values]
+    periods = Periods.of(now)
+    rows = [InstanceUsage.from_row(v, now, periods) for v in values]
     online = [r for r in rows if r.shown_status == Status.CONNECTED]
     banned = sum(1 for r in rows if r.shown_status == Status.BANNED)
     summary = FleetSummary(
