@@ -19,6 +19,7 @@ class Rule(models.TextChoices):
     INSTANCE_UNSTABLE = "instance_unstable", "Instância instável"
     GATEWAY_BAD_DATA = "gateway_bad_data", "Dados inválidos do gateway"
     CACHE_UNAVAILABLE = "cache_unavailable", "Cache indisponível"
+    CAPACITY_FORECAST = "capacity_forecast", "Capacidade prevista esgotada"
 
 
 class Severity(models.TextChoices):
@@ -46,6 +47,8 @@ class Resolution(models.TextChoices):
     MANUAL = "manual", "resolvido por uma pessoa"
     SUPERSEDED = "superseded", "substituído pelo alerta de banimento"
     DEACTIVATED = "deactivated", "instância desativada"
+    # A forecast that came true: the instance passed CAPACITY_ALERT_PCT and "Capacidade alta" tells it now.
+    ESCALATED = "escalated", "substituído pelo alerta de capacidade alta"
 
 
 class EventKind(models.TextChoices):
@@ -94,8 +97,12 @@ RULE_CHANNELS: dict[str, tuple[str, ...]] = {
     Rule.INSTANCE_UNSTABLE: (Channel.SLACK, Channel.LOG),
     Rule.GATEWAY_BAD_DATA: (Channel.SLACK, Channel.LOG),
     Rule.CACHE_UNAVAILABLE: (Channel.SLACK, Channel.LOG),
+    Rule.CAPACITY_FORECAST: (Channel.SLACK, Channel.LOG),
 }
 MANUAL_RESOLVE_RULES = frozenset({Rule.INSTANCE_BANNED})
+# Rules told at most once per episode (their condition's ``since``): once closed, however it
+# closed, they do not open again until a new episode begins (the forecast: once a day).
+ONCE_PER_EPISODE_RULES = frozenset({Rule.CAPACITY_FORECAST})
 
 # The reading order of a message: new alerts first, then reminders, then resolutions; the
 # worst first within each. Tables are keyed by str: a model field reads back the plain value.

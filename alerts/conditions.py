@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.conf import settings
+from django.utils import timezone
 
 from alerts.choices import Rule, Severity
 from instances.fleet import is_high_load
-from instances.models import CheckCycle, Instance, Status, StatusChange
+from instances.forecast import Periods, instance_forecast
+from instances.models import CheckCycle, Instance, Status, StatusChange, day_start
 from julia_monitor.lib import text
 from julia_monitor.lib.text import plural
 
@@ -108,6 +111,11 @@ class Fleet:
     cache_error: str = ""
     cache_failing_since: datetime | None = None
 
+    @cached_property
+    def high_load(self) -> set[int]:
+        """The instances above CAPACITY_ALERT_PCT now (where "Capacidade alta" holds)."""
+        return {i.pk for i in self.instances if is_high_load(i.load_pct)}
+
     @classmethod
     def read(cls, now: datetime) -> Fleet:
         instances = list(Instance.objects.active().with_usage(now))
@@ -153,7 +161,9 @@ def failing_since(last: CheckCycle, ok_field: str) -> datetime:
     return failed.order_by("started_at").values_list("started_at", flat=True).first() or last.started_at
 
 
-def instance_conditions(instance: Instance, drops: list[datetime], now: datetime) -> list[Condition]:
+def instance_conditions(
+    instance: Instance, drops: list[datetime], now: datetime, periods: Periods | None = None
+) -> list[Condition]:
     found = []
     who = _who(instance)
     name = instance.name
@@ -199,6 +209,8 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
                 instance,
             )
         )
+    elif (forecast_found := forecast_condition(instance, periods or Periods.of(now))) is not None:
+        found.append(forecast_found)
     if instance.consecutive_failures > settings.CONSECUTIVE_FAILURES_ALERT:
         found.append(
             Condition(
@@ -211,6 +223,40 @@ def instance_conditions(instance: Instance, drops: list[datetime], now: datetime
             )
         )
     return found
+
+
+# The forecast alert words its moment to the 10 minutes before it: the words stay put while
+# the pace moves a little (each rewording is a timeline entry), and they err on the early side.
+FORECAST_STEP_MINUTES = 10
+
+
+def forecast_condition(instance: Instance, periods: Periods) -> Condition | None:
+    """ "Capacidade prevista esgotada": today's limit reached before midnight at today's pace.
+
+    Opens when the limit is forecast more than FORECAST_ALERT_MARGIN_MINUTES before midnight;
+    an open alert holds while the limit is forecast before midnight at all (hysteresis), and
+    the episode is the day: once closed, it does not open again before tomorrow. Not asked
+    above CAPACITY_ALERT_PCT, where "Capacidade alta" tells the story (the caller's ``elif``).
+    """
+    if instance.status != Status.CONNECTED:
+        return None
+    day = instance_forecast(instance, periods).day
+    if day.limit_at is None:
+        return None
+    local = timezone.localtime(day.limit_at)
+    shown = local.replace(minute=local.minute - local.minute % FORECAST_STEP_MINUTES, second=0, microsecond=0)
+    at = f"{shown:%H:%M}"
+    margin = timedelta(minutes=settings.FORECAST_ALERT_MARGIN_MINUTES)
+    return Condition(
+        Rule.CAPACITY_FORECAST,
+        Severity.WARNING,
+        f"Instância {instance.name}: limite diário previsto às {at}",
+        f"No ritmo de hoje, {_who(instance)} atinge o limite diário de {instance.capacity_per_day} mensagens "
+        f"por volta das {at}, antes do fim do dia. Distribua os envios entre outras instâncias ou reduza o ritmo.",
+        instance,
+        since=day_start(periods.now),
+        opens=periods.day_end - day.limit_at.timestamp() > margin.total_seconds(),
+    )
 
 
 def unstable_condition(instance: Instance, drops: list[datetime], now: datetime) -> Condition:
@@ -319,5 +365,6 @@ def fleet_breakdown(instances: list[Instance]) -> str:
 def detect(now: datetime) -> tuple[Fleet, list[Condition]]:
     """Return the fleet as read and every condition that holds now."""
     fleet = Fleet.read(now)
-    found = [c for i in fleet.instances for c in instance_conditions(i, fleet.drops.get(i.pk, []), now)]
+    periods = Periods.of(now)
+    found = [c for i in fleet.instances for c in instance_conditions(i, fleet.drops.get(i.pk, []), now, periods)]
     return fleet, found + fleet_conditions(fleet, now)

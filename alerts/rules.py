@@ -20,7 +20,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from alerts.choices import MANUAL_RESOLVE_RULES, AlertState, EventKind, NotificationKind, Resolution, Rule
+from alerts.choices import (
+    MANUAL_RESOLVE_RULES,
+    ONCE_PER_EPISODE_RULES,
+    AlertState,
+    EventKind,
+    NotificationKind,
+    Resolution,
+    Rule,
+)
 from alerts.conditions import FLEET_RULES, Condition, Fleet, detect
 from alerts.models import Alert, AlertEvent, new_batch
 from instances.models import Status
@@ -114,14 +122,18 @@ def closed_for_episode(conditions: list[Condition], open_keys: set[str]) -> set[
     """Return the keys whose current episode a person already closed (one query, only if needed).
 
     A ban a person resolved stays resolved while the same ban lasts: the alert would reopen
-    only for a new episode (the number connected again, then banned again).
+    only for a new episode (the number connected again, then banned again). A rule told once
+    per episode (``ONCE_PER_EPISODE_RULES``) stays closed however it closed: the forecast
+    warns once a day, not at every swing of the pace.
     """
     candidates = {c.key: c.since for c in conditions if c.since is not None and c.key not in open_keys}
     if not candidates:
         return set()
-    resolved = Alert.objects.filter(
-        key__in=candidates, state=AlertState.RESOLVED, resolution=Resolution.MANUAL
-    ).values_list("key", "first_seen_at")
+    resolved = (
+        Alert.objects.filter(key__in=candidates, state=AlertState.RESOLVED)
+        .filter(Q(resolution=Resolution.MANUAL) | Q(rule__in=ONCE_PER_EPISODE_RULES))
+        .values_list("key", "first_seen_at")
+    )
     return {key for key, first_seen_at in resolved if first_seen_at >= candidates[key]}
 
 
@@ -150,6 +162,8 @@ def closing_resolution(alert: Alert, fleet: Fleet) -> Resolution | None:
         return None
     if alert.rule == Rule.INSTANCE_OFFLINE and instance is not None and instance.status == Status.BANNED:
         return Resolution.SUPERSEDED
+    if alert.rule == Rule.CAPACITY_FORECAST and alert.instance_id in fleet.high_load:
+        return Resolution.ESCALATED
     return Resolution.CLEARED
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from instances.fleet import FleetStatus, InstanceUsage, fleet_overview, status_note
+from instances.forecast import Forecast, instance_forecast
 from instances.models import ApiKey, Instance, Status, status_emoji
 from julia_monitor.lib.api_shapes import INVALID_CHARACTER, Erro, Linha, invalid_character_in
 from julia_monitor.lib.text import percent
@@ -40,6 +41,8 @@ class ResumoOut(Schema):
     enviadas_hoje: int
     capacidade_usada_pct: str
     sem_leitura: int
+    previsao_dia: int = Field(description="Mensagens previstas até o fim do dia neste ritmo (frota)")
+    previsao_dia_pct: str = Field(description="previsao_dia contra capacidade_dia")
 
 
 class InstanciaOut(Schema):
@@ -74,6 +77,14 @@ class UsoOut(Schema):
     carga_pct: float
 
 
+# The capacity forecast at the current pace (docs/forecast.md): null where there is too little
+# data, or where the limit is not reached before the hour or the day ends.
+class PrevisaoOut(Schema):
+    limite_hora_em: datetime | None
+    limite_dia_em: datetime | None
+    projecao_dia: int | None
+
+
 class UsoHoraOut(Schema):
     hora: datetime
     msgs: int
@@ -97,6 +108,7 @@ class DetalheOut(Schema):
     falhas_seguidas: int
     motivo_desconexao: str
     uso_24h: list[UsoHoraOut]
+    previsao: PrevisaoOut
 
 
 def local(at: datetime | None) -> datetime | None:
@@ -107,6 +119,15 @@ def local(at: datetime | None) -> datetime | None:
 def usage_of(instance: Instance) -> dict[str, Any]:
     """Return the spec's ``uso`` object of an instance annotated by ``with_usage()``."""
     return {"msgs_hora": instance.msgs_hour, "msgs_dia": instance.msgs_day, "carga_pct": round(instance.load_pct, 1)}
+
+
+def forecast_of(f: Forecast) -> dict[str, Any]:
+    """Return the ``previsao`` object of an instance's detail (beside the spec's keys)."""
+    return {
+        "limite_hora_em": local(f.hour.limit_at),
+        "limite_dia_em": local(f.day.limit_at),
+        "projecao_dia": f.day.projected,
+    }
 
 
 def instance_row(row: InstanceUsage) -> dict:
@@ -141,6 +162,8 @@ def list_instances(request: HttpRequest) -> JsonResponse:
             "enviadas_hoje": s.sent_today,
             "capacidade_usada_pct": percent(s.capacity_used_pct),
             "sem_leitura": s.stale,
+            "previsao_dia": s.projected_today,
+            "previsao_dia_pct": percent(s.projected_pct),
         },
         "instancias": [instance_row(row) for row in overview.instances],
     }
@@ -174,6 +197,7 @@ def instance_detail(request: HttpRequest, nome: Linha) -> dict:
         "falhas_seguidas": instance.consecutive_failures,
         "motivo_desconexao": instance.disconnection_reason,
         "uso_24h": [{"hora": hour, "msgs": count} for hour, count in instance.usage_by_hour(24, now)],
+        "previsao": forecast_of(instance_forecast(instance, now)),
     }
 
 

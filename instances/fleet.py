@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from instances.forecast import Forecast, Periods, forecast
 from instances.models import Instance, Status, is_fresh, load_percent, shown_status
 from julia_monitor.lib.text import clock
 
@@ -70,6 +71,7 @@ ROW_FIELDS = (
     "last_message_at",
     "last_read_at",
     "down_since",
+    "first_hour_today",
 )
 
 
@@ -78,7 +80,8 @@ class InstanceUsage:
     """One instance's identity, status and usage this hour and today (no model instance).
 
     ``shown_status`` is the status as people see it at the overview's moment: ``unknown``
-    when the reading behind ``status`` is stale (``fresh`` is False).
+    when the reading behind ``status`` is stale (``fresh`` is False). ``forecast`` is the
+    capacity forecast at that moment (``instances.forecast``).
     """
 
     pk: int
@@ -91,15 +94,20 @@ class InstanceUsage:
     last_message_at: datetime | None
     last_read_at: datetime | None
     down_since: datetime | None
+    first_hour_today: datetime | None
     msgs_hour: int
     msgs_day: int
     fresh: bool
     shown_status: str
     note: str
+    forecast: Forecast
 
     @classmethod
-    def from_row(cls, row: dict, now: datetime) -> InstanceUsage:
-        """Build from a ``.values()`` row of ``ROW_FIELDS`` with ``msgs_hour``/``msgs_day``."""
+    def from_row(cls, row: dict, now: datetime, periods: Periods | None = None) -> InstanceUsage:
+        """Build from a ``.values()`` row of ``ROW_FIELDS`` with ``msgs_hour``/``msgs_day``.
+
+        ``periods`` (``Periods.of(now)``) saves working out the hour and the day for every row.
+        """
         status, read_at = row["status"], row["last_read_at"]
         fresh = is_fresh(read_at, now)
         return cls(
@@ -107,6 +115,14 @@ class InstanceUsage:
             fresh=fresh,
             shown_status=shown_status(status, read_at, now),
             note=_note(fresh, status, row["status_reason"], read_at, now),
+            forecast=forecast(
+                row["msgs_hour"],
+                row["capacity_per_hour"],
+                row["msgs_day"],
+                row["capacity_per_day"],
+                row["first_hour_today"],
+                periods or Periods.of(now),
+            ),
         )
 
     @property
@@ -119,7 +135,9 @@ class FleetSummary:
     """The fleet in numbers, by shown status: a stale reading is neither online nor banned.
 
     ``capacity_day`` is the daily capacity of the instances online now (what the fleet can
-    still send with), so ``capacity_used_pct`` is today's sends against it.
+    still send with), so ``capacity_used_pct`` is today's sends against it. ``projected_today``
+    is the forecast of today's sends at the current pace, on the same capacity: an online
+    instance's projection (at most its daily limit), what the others already sent.
     """
 
     total: int
@@ -129,10 +147,15 @@ class FleetSummary:
     capacity_day: int
     sent_today: int
     stale: int = 0  # instances whose reading is stale (shown unknown)
+    projected_today: int = 0
 
     @property
     def capacity_used_pct(self) -> float:
         return self.sent_today / self.capacity_day * 100 if self.capacity_day else 0.0
+
+    @property
+    def projected_pct(self) -> float:
+        return self.projected_today / self.capacity_day * 100 if self.capacity_day else 0.0
 
     @property
     def status(self) -> FleetStatus:
@@ -146,12 +169,21 @@ class FleetOverview:
     instances: list[InstanceUsage]
 
 
+def projected_today(row: InstanceUsage) -> int:
+    """Return the messages an instance is forecast to have sent by midnight: at its pace while
+    online, what it already sent otherwise (a number that is down is not sending)."""
+    if row.shown_status != Status.CONNECTED:
+        return row.msgs_day
+    return row.forecast.day_projection_within(row.capacity_per_day)
+
+
 def fleet_overview(now: datetime | None = None) -> FleetOverview:
     """Return every active instance with its usage and the fleet summary, in one query."""
     now = now or timezone.now()
     # Plain values, not model instances: the overview of 1,000 instances stays fast.
     values = Instance.objects.for_dashboard(now).values(*ROW_FIELDS, "msgs_hour", "msgs_day")
-    rows = [InstanceUsage.from_row(v, now) for v in values]
+    periods = Periods.of(now)
+    rows = [InstanceUsage.from_row(v, now, periods) for v in values]
     online = [r for r in rows if r.shown_status == Status.CONNECTED]
     banned = sum(1 for r in rows if r.shown_status == Status.BANNED)
     summary = FleetSummary(
@@ -162,5 +194,6 @@ def fleet_overview(now: datetime | None = None) -> FleetOverview:
         capacity_day=sum(r.capacity_per_day for r in online),
         sent_today=sum(r.msgs_day for r in rows),
         stale=sum(1 for r in rows if not r.fresh),
+        projected_today=sum(projected_today(r) for r in rows),
     )
     return FleetOverview(at=now, summary=summary, instances=rows)

@@ -26,6 +26,7 @@ from instances.fleet import (
     status_label,
     status_note,
 )
+from instances.forecast import Forecast, describe, instance_forecast
 from instances.models import (
     CheckCycle,
     Doctor,
@@ -37,7 +38,7 @@ from instances.models import (
     status_emoji,
 )
 from instances.uptime import Uptime, uptime
-from julia_monitor.lib.text import percent
+from julia_monitor.lib.text import number, percent
 
 # Stands for an instance's name in a URL reversed once per page, not once per row (a thousand
 # ``reverse()`` calls cost more than the overview's query); see the ``for_name`` filter.
@@ -78,6 +79,11 @@ class OverviewRow:
     def load(self) -> str:
         return percent(self.usage.load_pct)
 
+    @property
+    def forecast(self) -> str:
+        """The limit the pace reaches first ("limite diário às 16:40"), for an online instance only."""
+        return self.usage.forecast.short if self.status == Status.CONNECTED else ""
+
 
 @dataclass(frozen=True)
 class OverviewPage:
@@ -100,6 +106,12 @@ class OverviewPage:
     @property
     def capacity_used(self) -> str:
         return percent(self.summary.capacity_used_pct)
+
+    @property
+    def forecast(self) -> str:
+        """Return "previsão para hoje: 4.300 de 5.000 (86%)": today's sends at the pace, against online capacity."""
+        s = self.summary
+        return f"previsão para hoje: {number(s.projected_today)} de {number(s.capacity_day)} ({s.projected_pct:.0f}%)"
 
 
 def fleet_explanation(summary: FleetSummary) -> str:
@@ -227,11 +239,20 @@ class InstancePage:
     doctors: list[Doctor]
     doctors_total: int
     alerts: list[Alert]
+    forecast: Forecast
     actions: list[OperatorAction] = field(default_factory=list)
 
     @property
     def instance(self) -> Instance:
         return self.status.instance
+
+    @property
+    def forecast_hour(self) -> str:
+        return describe(self.forecast.hour, "da hora")
+
+    @property
+    def forecast_day(self) -> str:
+        return describe(self.forecast.day, "diário")
 
 
 def _recent_changes(instance: Instance, since: datetime) -> list[StatusChange]:
@@ -265,5 +286,6 @@ def instance_page(instance: Instance, now: datetime | None = None) -> InstancePa
         doctors=doctors,
         doctors_total=doctors_total,
         alerts=list(Alert.objects.filter(instance=instance).open_first()[:ALERTS_SHOWN]),
+        forecast=instance_forecast(instance, now),
         actions=list(instance.operator_actions.select_related("user")[:ACTIONS_SHOWN]),
     )

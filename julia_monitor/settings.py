@@ -359,6 +359,12 @@ FLAP_DROPS = env_int("FLAP_DROPS", 3, minimum=2)
 FLAP_WINDOW_MINUTES = env_int("FLAP_WINDOW_MINUTES", 15, minimum=1)
 CAPACITY_ALERT_PCT = env_float("CAPACITY_ALERT_PCT", 80.0, minimum=1.0)
 CONSECUTIVE_FAILURES_ALERT = env_int("CONSECUTIVE_FAILURES_ALERT", 5, minimum=1)
+# Capacity forecast (docs/forecast.md): no forecast before this many minutes and messages in
+# the hour or day; "Limite diário previsto" fires when the day's limit is forecast more than
+# FORECAST_ALERT_MARGIN_MINUTES before midnight.
+FORECAST_MIN_MINUTES = env_int("FORECAST_MIN_MINUTES", 10, minimum=1)
+FORECAST_MIN_MESSAGES = env_int("FORECAST_MIN_MESSAGES", 10, minimum=1)
+FORECAST_ALERT_MARGIN_MINUTES = env_int("FORECAST_ALERT_MARGIN_MINUTES", 60, minimum=0)
 # Unacknowledged alerts remind every so many minutes (0 = never); warnings do not remind.
 REMINDER_MINUTES = {
     "critical": env_int("REMINDER_MINUTES_CRITICAL", 30),

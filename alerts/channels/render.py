@@ -41,6 +41,11 @@ CLOSINGS: dict[str, tuple[str, str, str]] = {
     Resolution.MANUAL: (RESOLVED_EMOJI, "Resolvido", ""),
     Resolution.SUPERSEDED: ("⛔", "Substituído", "a instância foi banida; segue no alerta de banimento"),
     Resolution.DEACTIVATED: ("⏹️", "Encerrado", "a instância foi desativada"),
+    Resolution.ESCALATED: (
+        "📈",
+        "Substituído",
+        "a carga passou do limite de alerta; segue no alerta de capacidade alta",
+    ),
 }
 
 

@@ -96,7 +96,10 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
         return self.filter(status=Status.CONNECTED, last_read_at__gte=read_since)
 
     def with_usage(self, now: datetime | None = None) -> InstanceQuerySet:
-        """Annotate ``msgs_hour`` and ``msgs_day`` (local clock hour and day) in the same query.
+        """Annotate ``msgs_hour``, ``msgs_day`` (local clock hour and day) and ``first_hour_today``.
+
+        ``first_hour_today`` is the start of today's first hour with messages (None before the
+        first one): the daily pace of the capacity forecast is measured from it.
 
         Correlated subqueries on the (instance, hour) index, not a join, so the cost does
         not grow with the months of usage history behind each instance.
@@ -104,18 +107,14 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
         now = now or timezone.now()
         this_hour, today = hour_start(now), day_start(now)
         buckets = UsageBucket.objects.filter(instance=OuterRef("pk"))
-        day_total = (
-            buckets.filter(hour__gte=today, hour__lte=this_hour)
-            .order_by()
-            .values("instance")
-            .annotate(total=Sum("count"))
-            .values("total")
-        )
+        buckets_today = buckets.filter(hour__gte=today, hour__lte=this_hour)
+        day_total = buckets_today.order_by().values("instance").annotate(total=Sum("count")).values("total")
         # django-stubs calls any name declared on the model a clash (no-redef); Django refuses only
-        # real fields, and ``Instance.msgs_hour``/``msgs_day`` are declared for the type checker alone.
+        # real fields, and the three names on ``Instance`` are declared for the type checker alone.
         return self.annotate(  # type: ignore[no-redef]
             msgs_hour=Coalesce(Subquery(buckets.filter(hour=this_hour).values("count")[:1]), 0),
             msgs_day=Coalesce(Subquery(day_total[:1]), 0),
+            first_hour_today=Subquery(buckets_today.order_by("hour").values("hour")[:1]),
         )
 
     def for_dashboard(self, now: datetime | None = None) -> InstanceQuerySet:
@@ -156,6 +155,7 @@ class Instance(models.Model):
     # ``with_usage()``; anywhere else they are missing (AttributeError), as before.
     msgs_hour: int
     msgs_day: int
+    first_hour_today: datetime | None
 
     class Meta:
         verbose_name = "instância"

@@ -79,12 +79,13 @@ ROW_HTML = (
     '<td><span class="status {status}"><span aria-hidden="true">{emoji}</span> {status_display}</span>{note}</td>'
     '<td class="num hide-sm">{phone}</td>'
     '<td data-col="hour">{hour}</td>'
-    '<td data-col="day">{day}</td>'
+    '<td data-col="day">{day}{forecast}</td>'
     '<td class="num" data-col="load">{load}</td>'
     '<td class="num" data-col="last-message">{last_message}</td>'
     '<td data-col="alerts">{alerts}</td>'
     "</tr>\n"
 )
+FORECAST_HTML = '<span class="forecast" data-field="forecast">{text}</span>'
 NOTE_HTML = '<span class="status-note" data-field="status-note">{text}</span>'
 ALERT_MARK_HTML = '<a class="alert-mark" href="{href}" data-alerts="{count}">⚠ {count} {word}</a>'
 
@@ -114,6 +115,7 @@ def overview_rows(rows: list[OverviewRow], now: datetime, instance_url: str, ale
                 phone=escape(u.phone_number) or "—",
                 hour=_meter(u.msgs_hour, u.capacity_per_hour, "hour"),
                 day=_meter(u.msgs_day, u.capacity_per_day, "day"),
+                forecast=FORECAST_HTML.format(text=row.forecast) if row.forecast else "",
                 load=row.load,
                 last_message=ago(u.last_message_at, now),
                 alerts=alerts,

@@ -27,6 +27,11 @@ def percent(value: float) -> str:
     return f"{value:.1f}%"
 
 
+def number(value: int) -> str:
+    """Return "4.300": a count with pt-BR thousands separators."""
+    return f"{value:,}".replace(",", ".")
+
+
 def span(delta: timedelta) -> str:
     """Return a span of time: "40 s", "45 min", "3 h 5 min", "2 d 4 h"."""
     seconds = max(int(delta.total_seconds()), 0)

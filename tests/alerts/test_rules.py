@@ -141,7 +141,8 @@ def test_capacity_over_80_percent_warns_once_and_resolves(fleet) -> None:
 def test_exactly_80_percent_is_not_high(fleet) -> None:
     fleet[0].record_sent(count=16)  # 16/20 = 80 %
 
-    assert evaluate().opened == []
+    # (At that pace the day's limit may well be forecast: that is the forecast's own alert.)
+    assert Rule.CAPACITY_HIGH not in [a.rule for a in evaluate().opened]
 
 
 @pytest.mark.django_db

@@ -106,7 +106,17 @@ def test_each_row_shows_status_in_words_usage_against_capacity_and_alerts(as_vie
     rows = {attr(row, "data-instance"): row for row in find_all(page, "data-instance")}
     assert list(rows) == ["zap-ban", "zap-down", "zap-hot", "zap-idle", "zap-odd", "zap-wait"]
     hot = [text(cell) for cell in rows["zap-hot"].children]
-    assert hot == ["zap-hot", "🟢 Conectada", "5511999990001", "12/20", "60/100", "60.0%", "há 10 min", ""]
+    # 60 since 11:00: at that pace its 100 a day are gone at 16:50.
+    assert hot == [
+        "zap-hot",
+        "🟢 Conectada",
+        "5511999990001",
+        "12/20",
+        "60/100 limite diário às 16:50",
+        "60.0%",
+        "há 10 min",
+        "",
+    ]
     assert [text(cell) for cell in rows["zap-ban"].children][1] == "⛔ Banida"
     assert [text(cell) for cell in rows["zap-odd"].children][1] == "❓ Desconhecida"
     assert [text(cell) for cell in rows["zap-down"].children][6] == "—"
