@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('alerts', '0005_notification_resumed_at'),
+        ('alerts', '0006_slack_actions'),
     ]
 
     operations = [
