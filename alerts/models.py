@@ -12,6 +12,7 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from alerts.channels import get_transport
+from alerts.maintenance import MaintenanceWindow
 from alerts.choices import (
     OPEN_STATES,
     RULE_CHANNELS,
@@ -169,14 +170,22 @@ class Alert(models.Model):
 
         Suppressed alerts (inhibited by a fleet alert) are not posted one by one: they only
         reach the log when they fire; their resolutions still go everywhere, summarised in
-        the batch's grouped message.
+        the batch's grouped message. During a maintenance window that covers the alert the
+        notifications are held instead (see ``holding_window``).
         """
         channels = RULE_CHANNELS[self.rule]
         if self.suppressed and kind != NotificationKind.RESOLVED:
             channels = tuple(c for c in channels if c == Channel.LOG)
+        window = self.holding_window(kind, at)
         notifications = []
         for channel in channels:
             configured = get_transport(channel).is_configured()
+            state, error = NotificationState.PENDING, ""
+            if not configured:
+                state, error = NotificationState.SUPPRESSED, "canal não configurado"
+            elif window is not None and channel != Channel.LOG:
+                # The log line is still written (marked "em manutenção"): it is the audit trail.
+                state = NotificationState.HELD
             notifications.append(
                 Notification(
                     alert=self,
@@ -185,13 +194,36 @@ class Alert(models.Model):
                     batch=batch,
                     created_at=at,
                     next_attempt_at=at,
-                    state=NotificationState.PENDING if configured else NotificationState.SUPPRESSED,
-                    last_error="" if configured else "canal não configurado",
+                    state=state,
+                    last_error=error,
+                    window=window,
                 )
             )
         Notification.objects.bulk_create(notifications)
         Alert.objects.filter(pk=self.pk).update(last_notified_at=at)
+        if window is not None:
+            label = NotificationKind(kind).label.lower()
+            detail = f"notificação de {label} retida pela manutenção '{window.reason}' até {text.clock(window.effective_end, at)}"
+            self.events.create(kind=EventKind.HELD, detail=detail, created_at=at)
         return notifications
+
+    def holding_window(self, kind: str, at: datetime) -> MaintenanceWindow | None:
+        """Return the active maintenance window that holds this notification, or None to post it.
+
+        A resolution is held only when people never heard the alert fire (its firing was held
+        too); an alert posted before the window gets its resolution, or it would stay open in
+        everyone's mind.
+        """
+        window = MaintenanceWindow.objects.active(at).covering(self.instance).order_by("-ends_at").first()
+        if window is None or kind != NotificationKind.RESOLVED:
+            return window
+        told = (
+            self.notifications.filter(kind=NotificationKind.FIRING)
+            .exclude(channel=Channel.LOG)
+            .exclude(state=NotificationState.HELD)
+            .exists()
+        )
+        return None if told else window
 
     def events_ordered(self) -> models.QuerySet[AlertEvent]:
         return self.events.order_by("created_at", "id")
@@ -251,6 +283,15 @@ class Notification(models.Model):
     last_error = models.TextField("último erro", blank=True)
     sent_at = models.DateTimeField("enviada em", null=True, blank=True)
     created_at = models.DateTimeField("criada em", default=timezone.now)
+    # The maintenance window that held this notification (or, on the log channel, marked it).
+    window = models.ForeignKey(
+        MaintenanceWindow,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name="janela de manutenção",
+    )
     resumed_at = models.DateTimeField(
         "retomada após interrupção em",
         null=True,
