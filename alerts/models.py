@@ -12,7 +12,6 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from alerts.channels import get_transport
-from alerts.maintenance import MaintenanceWindow
 from alerts.choices import (
     OPEN_STATES,
     RULE_CHANNELS,
@@ -26,6 +25,7 @@ from alerts.choices import (
     Rule,
     Severity,
 )
+from alerts.maintenance import MaintenanceWindow
 from instances.models import Instance
 from julia_monitor.lib import text
 from julia_monitor.lib.circuits import CircuitState
@@ -202,8 +202,8 @@ class Alert(models.Model):
         Notification.objects.bulk_create(notifications)
         Alert.objects.filter(pk=self.pk).update(last_notified_at=at)
         if window is not None:
-            label = NotificationKind(kind).label.lower()
-            detail = f"notificação de {label} retida pela manutenção '{window.reason}' até {text.clock(window.effective_end, at)}"
+            label, until = NotificationKind(kind).label.lower(), text.clock(window.effective_end, at)
+            detail = f"notificação de {label} retida pela manutenção '{window.reason}' até {until}"
             self.events.create(kind=EventKind.HELD, detail=detail, created_at=at)
         return notifications
 

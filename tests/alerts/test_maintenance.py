@@ -182,7 +182,7 @@ def test_ending_a_window_early_releases_what_it_held(fleet, clock) -> None:
     assert not held_by.end_early()  # already over
     evaluate()
 
-    held, posted = slack_rows(offline_alert(fleet[0]))
+    _held, posted = slack_rows(offline_alert(fleet[0]))
     assert posted.state == NotificationState.PENDING
     assert not MaintenanceWindow.objects.active(timezone.now()).exists()
 
