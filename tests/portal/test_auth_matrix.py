@@ -78,6 +78,11 @@ DECISIONS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "dashboard:report_usage": (everyone(405), {**api(None), "visualizador": 403}),
     "dashboard:acknowledge_alert": (everyone(405), {**api(None), "visualizador": 403}),
     "dashboard:resolve_alert": (everyone(405), {**api(None), "visualizador": 403}),
+    # Maintenance windows: anyone reads them; scheduling and ending need an operator (or a key).
+    # (one path, two operations: ninja names the path once per operation, the same view serves both)
+    "dashboard:list_windows": (api(OK), {**api(None), "visualizador": 403}),
+    "dashboard:schedule_window": (api(OK), {**api(None), "visualizador": 403}),
+    "dashboard:end_window": (everyone(405), {**api(None), "visualizador": 403}),
 }
 
 
@@ -95,6 +100,7 @@ def routes(resolver: URLResolver | None = None, prefix: str = "", namespace: str
 ARGUMENTS = {
     "nome": "zap-01",
     "alert_id": "1",
+    "window_id": "1",
     "object_id": "1",
     "id": "1",
     "pk": "1",
