@@ -91,6 +91,10 @@ class MaintenanceWindow(models.Model):
     def is_active(self, at: datetime) -> bool:
         return self.starts_at <= at < self.effective_end
 
+    @property
+    def is_active_now(self) -> bool:
+        return self.is_active(timezone.now())
+
     def until_label(self, now: datetime | None = None) -> str:
         """Return "em manutenção até 15:30" (São Paulo time; the date too when not today)."""
         return f"em manutenção até {text.clock(self.effective_end, now)}"

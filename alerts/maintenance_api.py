@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import Router, Schema
+from ninja.decorators import decorate_view
 from ninja.errors import HttpError
+from ninja.responses import Status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -19,10 +23,10 @@ from alerts.choices import NotificationState
 from alerts.maintenance import MaintenanceWindow
 from alerts.models import Notification
 from instances.models import Instance
-from julia_monitor.api import ApiKeyAuth, LoginSession
 from julia_monitor.lib.api_shapes import Erro, Linha
 
 router = Router(tags=["manutenções"])
+SCHEDULE_PERMISSION = "alerts.add_maintenancewindow"
 
 WINDOWS_LISTED = 100
 # Far enough for any real plan; bounds keep time-zone arithmetic away from year 1 and 9999.
@@ -80,18 +84,25 @@ class ManutencaoIn(BaseModel):
         return self
 
 
-class SchedulerSession(LoginSession):
-    """A login allowed to schedule maintenance; checked with the credentials, before the body
-    is read, so a viewer is told 403 rather than what their body lacked."""
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        user = super().authenticate(request, key)
-        if user and not request.user.has_perm("alerts.add_maintenancewindow"):
-            raise HttpError(403, "Você não tem permissão para agendar ou encerrar manutenções.")
-        return user
+FORBIDDEN = "Você não tem permissão para agendar ou encerrar manutenções."
 
 
-SCHEDULERS = [ApiKeyAuth(), SchedulerSession()]
+def schedulers_only(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Refuse a logged-in person without the permission before the body is read.
+
+    Wrapped around the operation (``decorate_view``), so a viewer is told 403 rather than
+    what their body lacked. A request with a key, or with no login at all, goes on to the
+    API's own authentication (a valid key may write; anything else is a 401).
+    """
+
+    @wraps(run)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        has_key = bool(request.headers.get("X-API-Key"))
+        if not has_key and request.user.is_authenticated and not request.user.has_perm(SCHEDULE_PERMISSION):
+            return JsonResponse({"detail": FORBIDDEN}, status=403, json_dumps_params={"ensure_ascii": False})
+        return run(request, *args, **kwargs)
+
+    return guarded
 
 
 def window_out(window: MaintenanceWindow, now: datetime) -> dict[str, Any]:
@@ -144,9 +155,9 @@ def list_windows(request: HttpRequest) -> list[dict[str, Any]]:
     "/manutencoes",
     response={201: ManutencaoOut, 403: Erro},
     summary="Agendar uma manutenção: alertas do que ela cobre são registrados, não enviados",
-    auth=SCHEDULERS,
 )
-def schedule_window(request: HttpRequest, dados: ManutencaoIn) -> tuple[int, dict[str, Any]]:
+@decorate_view(schedulers_only)
+def schedule_window(request: HttpRequest, dados: ManutencaoIn) -> Status[dict[str, Any]]:
     names = sorted(set(dados.instancias))
     instances = list(Instance.objects.filter(name__in=names))
     unknown = sorted(set(names) - {i.name for i in instances})
@@ -163,15 +174,15 @@ def schedule_window(request: HttpRequest, dados: ManutencaoIn) -> tuple[int, dic
         )
     except DjangoValidationError as error:
         raise HttpError(422, " ".join(error.messages)) from error
-    return 201, window_out(get_window(window.pk), timezone.now())
+    return Status(201, window_out(get_window(window.pk), timezone.now()))
 
 
 @router.post(
     "/manutencoes/{window_id}/encerrar",
     response={200: ManutencaoOut, 403: Erro, 404: Erro, 409: Erro},
     summary="Encerrar uma manutenção agora: o que segue errado é enviado na próxima avaliação",
-    auth=SCHEDULERS,
 )
+@decorate_view(schedulers_only)
 def end_window(request: HttpRequest, window_id: int) -> dict[str, Any]:
     window = get_window(window_id)
     if not window.end_early():
