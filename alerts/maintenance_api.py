@@ -126,7 +126,7 @@ def window_out(window: MaintenanceWindow, now: datetime) -> dict[str, Any]:
                 "canal": n.get_channel_display(),
                 "quando": local(n.created_at),
             }
-            for n in window.held
+            for n in window.held  # type: ignore[attr-defined]  # prefetched with to_attr
         ],
     }
 

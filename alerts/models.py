@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, Exists, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from alerts.channels import get_transport
@@ -56,6 +56,11 @@ class AlertQuerySet(models.QuerySet["Alert"]):
         if instancia:
             alerts = alerts.filter(instance__name=instancia)
         return alerts
+
+    def with_held(self) -> AlertQuerySet:
+        """Annotate ``held``: whether a maintenance window held any of the alert's notifications."""
+        held = Notification.objects.filter(alert=OuterRef("pk"), state=NotificationState.HELD)
+        return self.annotate(held=Exists(held))
 
     def open_first(self) -> AlertQuerySet:
         """Firing, then acknowledged, then resolved; newest first within each."""
