@@ -229,3 +229,17 @@ def test_a_window_must_end_after_it_starts_and_cover_something(fleet, minutes, i
         )
     assert field in error.value.message_dict
     assert not MaintenanceWindow.objects.exists()
+
+
+def test_the_demo_starts_with_its_logged_out_number_under_maintenance_once(clock) -> None:
+    from io import StringIO
+
+    from julia_monitor.management.commands.run_demo import Command
+
+    command = Command(stdout=StringIO())
+    command._schedule_demo_maintenance()
+    command._schedule_demo_maintenance()  # a restart keeps the one window
+
+    [demo] = MaintenanceWindow.objects.active(timezone.now())
+    assert [i.name for i in demo.instances.all()] == ["julia-df-01"]
+    assert "Manutenção de demonstração: julia-df-01, em manutenção até 14:30." in command.stdout.getvalue()

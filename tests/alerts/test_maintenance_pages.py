@@ -1,4 +1,4 @@
-"""Maintenance on the pages: scheduled and ended from the instance page, marked on the overview, held notifications listed."""
+"""Maintenance on the pages: scheduled and ended on the instance page, marked on the overview, what was held."""
 
 from __future__ import annotations
 
