@@ -197,6 +197,9 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
     def held(self, window: MaintenanceWindow) -> int:
         return window.held_count  # type: ignore[attr-defined]
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # history: end a window early (or cancel an upcoming one) instead
+
     def save_model(self, request: HttpRequest, obj: MaintenanceWindow, form: forms.ModelForm, change: bool) -> None:
         if not change:
             obj.created_by = signed_in_user(request)

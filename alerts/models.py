@@ -289,9 +289,10 @@ class Notification(models.Model):
     sent_at = models.DateTimeField("enviada em", null=True, blank=True)
     created_at = models.DateTimeField("criada em", default=timezone.now)
     # The maintenance window that held this notification (or, on the log channel, marked it).
+    # PROTECT: a window is history, and deleting one would leave what it held never released.
     window = models.ForeignKey(
         MaintenanceWindow,
-        models.SET_NULL,
+        models.PROTECT,
         null=True,
         blank=True,
         related_name="notifications",
