@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from alerts.choices import AlertState, Channel, EventKind, NotificationKind, NotificationState, Rule
 from alerts.maintenance import MaintenanceWindow
-from alerts.models import Alert, Notification
-from alerts.rules import evaluate
+from alerts.models import Alert, Notification, new_batch
+from alerts.rules import evaluate, release_ended_windows
 from instances.models import Instance, Status
 from tests.alerts.support import T0, Recorder, deliver, details
 
@@ -243,3 +245,37 @@ def test_the_demo_starts_with_its_logged_out_number_under_maintenance_once(clock
     [demo] = MaintenanceWindow.objects.active(timezone.now())
     assert [i.name for i in demo.instances.all()] == ["julia-df-01"]
     assert "Manutenção de demonstração: julia-df-01, em manutenção até 14:30." in command.stdout.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_evaluations_at_once_release_a_window_once(make_alert) -> None:
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite in-memory test databases serialise writers; the race needs PostgreSQL")
+    now = timezone.now()
+    alert = make_alert("zap-01", rule=Rule.INSTANCE_OFFLINE)
+    held_by = MaintenanceWindow.schedule(
+        starts_at=now - timedelta(hours=1),
+        ends_at=now - timedelta(minutes=1),
+        reason="Troca",
+        instances=[alert.instance],
+    )
+    alert.queue_notifications(NotificationKind.FIRING, "b1", now - timedelta(minutes=30))
+    assert [r.window for r in slack_rows(alert)] == [held_by]
+    barrier = threading.Barrier(4)
+    released: list[int] = []
+
+    def release() -> None:
+        barrier.wait()
+        try:
+            released.append(len(release_ended_windows(now, new_batch())))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=release) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(released) == [0, 0, 0, 1]
+    assert [r.state for r in slack_rows(alert)] == [NotificationState.HELD, NotificationState.PENDING]
