@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
-from alerts.choices import AlertState
+from alerts.choices import AlertState, NotificationState
 from alerts.delivery import requeue, unbreak
+from alerts.maintenance import MaintenanceWindow
 from alerts.models import Alert, AlertEvent, AlertQuerySet, ChannelStatus, Notification, SlackIdentity
 from julia_monitor.lib.people import signed_in_user
 
@@ -120,7 +124,7 @@ class NotificationAdmin(admin.ModelAdmin):
         "sent_at",
         "possible_duplicate",
     )
-    list_filter = ("state", "channel", "kind", ("resumed_at", admin.EmptyFieldListFilter))
+    list_filter = ("state", "channel", "kind", "window", ("resumed_at", admin.EmptyFieldListFilter))
     search_fields = ("alert__title", "last_error")
     date_hierarchy = "created_at"
     list_select_related = ("alert",)
@@ -169,3 +173,44 @@ class SlackIdentityAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "user__email", "slack_user_id")
     autocomplete_fields = ("user",)
     readonly_fields = ("found_by_email",)
+
+
+class MaintenanceWindowForm(forms.ModelForm):
+    class Meta:
+        model = MaintenanceWindow
+        fields = ("starts_at", "ends_at", "reason", "whole_fleet", "instances", "cancelled_at")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("whole_fleet") and not data.get("instances"):
+            raise forms.ValidationError("Escolha ao menos uma instância ou a frota inteira.")
+        return data
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    """Windows for several instances or the whole fleet; what each held is on its page in the portal."""
+
+    form = MaintenanceWindowForm
+    list_display = ("reason", "starts_at", "ends_at", "whole_fleet", "cancelled_at", "created_by", "held")
+    list_filter = ("whole_fleet", ("cancelled_at", admin.EmptyFieldListFilter))
+    search_fields = ("reason", "instances__name")
+    filter_horizontal = ("instances",)
+    date_hierarchy = "starts_at"
+    readonly_fields = ("created_by", "created_at", "released_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MaintenanceWindow]:
+        held = Count("notifications", filter=Q(notifications__state=NotificationState.HELD))
+        return super().get_queryset(request).select_related("created_by").annotate(held_count=held)
+
+    @admin.display(description="notificações retidas", ordering="held_count")
+    def held(self, window: MaintenanceWindow) -> int:
+        return window.held_count  # type: ignore[attr-defined]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # history: end a window early (or cancel an upcoming one) instead
+
+    def save_model(self, request: HttpRequest, obj: MaintenanceWindow, form: forms.ModelForm, change: bool) -> None:
+        if not change:
+            obj.created_by = signed_in_user(request)
+        super().save_model(request, obj, form, change)

@@ -35,6 +35,8 @@ class AlertState(models.TextChoices):
     FIRING = "firing", "Disparado"
     ACKNOWLEDGED = "acknowledged", "Reconhecido"
     RESOLVED = "resolved", "Resolvido"
+    HELD = "held", "Retido pela manutenção"
+    RELEASED = "released", "Enviado ao fim da manutenção"
 
 
 OPEN_STATES = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
@@ -64,6 +66,8 @@ class EventKind(models.TextChoices):
     REQUEUED = "requeued", "Reenfileirado"
     ACKNOWLEDGED = "acknowledged", "Reconhecido"
     RESOLVED = "resolved", "Resolvido"
+    HELD = "held", "Retido pela manutenção"
+    RELEASED = "released", "Enviado ao fim da manutenção"
 
 
 class Channel(models.TextChoices):
@@ -84,6 +88,8 @@ class NotificationState(models.TextChoices):
     FAILED = "failed", "Falhou"
     # Decided but deliberately not sent: the channel is not configured ("undelivered by choice").
     SUPPRESSED = "suppressed", "Não enviada (canal não configurado)"
+    # Decided during a maintenance window that covers the alert: recorded, never delivered.
+    HELD = "held", "Retida pela manutenção"
 
 
 # Where each rule is told, and which alerts wait for a person to close them.

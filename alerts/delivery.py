@@ -324,7 +324,10 @@ def ordered_items(rows: Iterable[Notification]) -> list[Item]:
         alert = row.alert
         return (*reading_order(row.kind, alert.severity), alert.first_seen_at, alert.pk)
 
-    return [Item(alert=row.alert, kind=NotificationKind(row.kind)) for row in sorted(rows, key=rank)]
+    return [
+        Item(alert=row.alert, kind=NotificationKind(row.kind), in_maintenance=row.window_id is not None)
+        for row in sorted(rows, key=rank)
+    ]
 
 
 def _unbreak_if_reconfigured(status: ChannelStatus, transport: Transport, at: datetime) -> bool:

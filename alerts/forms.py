@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from alerts.choices import AlertState, Rule, Severity
 from alerts.models import AlertQuerySet
@@ -61,3 +62,26 @@ class ActionForm(forms.Form):
         validators=[reject_control_characters],
         error_messages={"null_characters_not_allowed": CONTROL_CHARACTERS_IN_NOTE},
     )
+
+
+class MaintenanceForm(forms.Form):
+    """Schedule a maintenance window for one instance from its page (local time, São Paulo)."""
+
+    inicio = forms.DateTimeField(
+        label="Início", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    fim = forms.DateTimeField(label="Fim", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    motivo = forms.CharField(label="Motivo", max_length=200)
+
+    def clean_motivo(self) -> str:
+        reason = self.cleaned_data["motivo"].strip()
+        if has_invalid_characters(reason):
+            raise ValidationError("O motivo não pode ter caracteres de controle.")
+        return reason
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("inicio"), data.get("fim")
+        if end is not None and end <= (start or timezone.now()):
+            self.add_error("fim", "O fim deve ser depois do início.")
+        return data

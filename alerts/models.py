@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, Exists, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from alerts.channels import get_transport
@@ -25,6 +25,7 @@ from alerts.choices import (
     Rule,
     Severity,
 )
+from alerts.maintenance import MaintenanceWindow
 from instances.models import Instance
 from julia_monitor.lib import text
 from julia_monitor.lib.circuits import CircuitState
@@ -55,6 +56,11 @@ class AlertQuerySet(models.QuerySet["Alert"]):
         if instancia:
             alerts = alerts.filter(instance__name=instancia)
         return alerts
+
+    def with_held(self) -> AlertQuerySet:
+        """Annotate ``held``: whether a maintenance window held any of the alert's notifications."""
+        held = Notification.objects.filter(alert=OuterRef("pk"), state=NotificationState.HELD)
+        return self.annotate(held=Exists(held))
 
     def open_first(self) -> AlertQuerySet:
         """Firing, then acknowledged, then resolved; newest first within each."""
@@ -169,14 +175,22 @@ class Alert(models.Model):
 
         Suppressed alerts (inhibited by a fleet alert) are not posted one by one: they only
         reach the log when they fire; their resolutions still go everywhere, summarised in
-        the batch's grouped message.
+        the batch's grouped message. During a maintenance window that covers the alert the
+        notifications are held instead (see ``holding_window``).
         """
         channels = RULE_CHANNELS[self.rule]
         if self.suppressed and kind != NotificationKind.RESOLVED:
             channels = tuple(c for c in channels if c == Channel.LOG)
+        window = self.holding_window(kind, at)
         notifications = []
         for channel in channels:
             configured = get_transport(channel).is_configured()
+            state, error = NotificationState.PENDING, ""
+            if not configured:
+                state, error = NotificationState.SUPPRESSED, "canal não configurado"
+            elif window is not None and channel != Channel.LOG:
+                # The log line is still written (marked "em manutenção"): it is the audit trail.
+                state = NotificationState.HELD
             notifications.append(
                 Notification(
                     alert=self,
@@ -185,13 +199,36 @@ class Alert(models.Model):
                     batch=batch,
                     created_at=at,
                     next_attempt_at=at,
-                    state=NotificationState.PENDING if configured else NotificationState.SUPPRESSED,
-                    last_error="" if configured else "canal não configurado",
+                    state=state,
+                    last_error=error,
+                    window=window,
                 )
             )
         Notification.objects.bulk_create(notifications)
         Alert.objects.filter(pk=self.pk).update(last_notified_at=at)
+        if window is not None:
+            label, until = NotificationKind(kind).label.lower(), text.clock(window.effective_end, at)
+            detail = f"notificação de {label} retida pela manutenção '{window.reason}' até {until}"
+            self.events.create(kind=EventKind.HELD, detail=detail, created_at=at)
         return notifications
+
+    def holding_window(self, kind: str, at: datetime) -> MaintenanceWindow | None:
+        """Return the active maintenance window that holds this notification, or None to post it.
+
+        A resolution is held only when people never heard the alert fire (its firing was held
+        too); an alert posted before the window gets its resolution, or it would stay open in
+        everyone's mind.
+        """
+        window = MaintenanceWindow.objects.active(at).covering(self.instance).order_by("-ends_at").first()
+        if window is None or kind != NotificationKind.RESOLVED:
+            return window
+        told = (
+            self.notifications.filter(kind=NotificationKind.FIRING)
+            .exclude(channel=Channel.LOG)
+            .exclude(state=NotificationState.HELD)
+            .exists()
+        )
+        return None if told else window
 
     def events_ordered(self) -> models.QuerySet[AlertEvent]:
         return self.events.order_by("created_at", "id")
@@ -251,6 +288,16 @@ class Notification(models.Model):
     last_error = models.TextField("último erro", blank=True)
     sent_at = models.DateTimeField("enviada em", null=True, blank=True)
     created_at = models.DateTimeField("criada em", default=timezone.now)
+    # The maintenance window that held this notification (or, on the log channel, marked it).
+    # PROTECT: a window is history, and deleting one would leave what it held never released.
+    window = models.ForeignKey(
+        MaintenanceWindow,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name="janela de manutenção",
+    )
     resumed_at = models.DateTimeField(
         "retomada após interrupção em",
         null=True,

@@ -96,7 +96,7 @@ def timeline(alert: Alert) -> list[TimelineEntry]:
             actor=event.actor.get_username() if event.actor else "",
         )
         keyed.append(((event.created_at, 2 if event.kind in DELIVERY_EVENTS else 0, event.pk), entry))
-    for row in alert.notifications.order_by("created_at", "id"):
+    for row in alert.notifications.select_related("window").order_by("created_at", "id"):
         entry = TimelineEntry(
             at=row.created_at,
             kind="notification",
@@ -110,6 +110,10 @@ def timeline(alert: Alert) -> list[TimelineEntry]:
 
 
 def _delivery_detail(row: Notification) -> str:
+    if row.state == NotificationState.HELD and row.window is not None:
+        return (
+            f"retida pela manutenção '{row.window.reason}' (até {text.moment(row.window.effective_end)}): não enviada"
+        )
     attempts = "1 tentativa" if row.attempts == 1 else f"{row.attempts} tentativas"
     parts = [row.get_state_display(), attempts]
     if row.sent_at:

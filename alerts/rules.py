@@ -24,12 +24,15 @@ from alerts.choices import (
     MANUAL_RESOLVE_RULES,
     ONCE_PER_EPISODE_RULES,
     AlertState,
+    Channel,
     EventKind,
     NotificationKind,
+    NotificationState,
     Resolution,
     Rule,
 )
 from alerts.conditions import FLEET_RULES, Condition, Fleet, detect
+from alerts.maintenance import MaintenanceWindow
 from alerts.models import Alert, AlertEvent, new_batch
 from instances.models import Status
 
@@ -42,12 +45,14 @@ class Evaluation:
     opened: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
     reminded: list[Alert] = field(default_factory=list)
+    released: list[Alert] = field(default_factory=list)
     persisting: int = 0
 
     def __str__(self) -> str:
         return (
             f"{len(self.opened)} novos, {self.persisting} persistentes, "
-            f"{len(self.resolved)} resolvidos, {len(self.reminded)} lembretes"
+            f"{len(self.resolved)} resolvidos, {len(self.reminded)} lembretes, "
+            f"{len(self.released)} liberados da manutenção"
         )
 
 
@@ -116,6 +121,42 @@ def remind(now: datetime, batch: str) -> list[Alert]:
                 alert.queue_notifications(NotificationKind.REMINDER, batch, now)
             reminded.append(alert)
     return reminded
+
+
+def release_ended_windows(now: datetime, batch: str) -> list[Alert]:
+    """Post, once, each alert an ended maintenance window held that is still firing.
+
+    The window is claimed with a conditional UPDATE in the same transaction as the posts, so
+    two evaluations at once (or a replayed one) release it once. An alert that resolved
+    during the window posts nothing; one a person acknowledged is already known. What is
+    posted is a new firing notification with the alert's current words; if another active
+    window still covers the alert it is held again, by that window.
+    """
+    released = []
+    for window in MaintenanceWindow.objects.ended_unreleased(now):
+        with transaction.atomic():
+            if not MaintenanceWindow.objects.filter(pk=window.pk, released_at__isnull=True).update(released_at=now):
+                continue
+            held = Alert.objects.filter(
+                state=AlertState.FIRING,
+                notifications__window=window,
+                notifications__kind=NotificationKind.FIRING,
+                notifications__state=NotificationState.HELD,
+            ).distinct()
+            for alert in held.select_related("instance"):
+                told = (
+                    alert.notifications.filter(kind=NotificationKind.FIRING)
+                    .exclude(channel=Channel.LOG)
+                    .exclude(state=NotificationState.HELD)
+                    .exists()
+                )
+                if told:
+                    continue
+                detail = f"A manutenção '{window.reason}' terminou e o alerta segue ativo: enviado agora."
+                alert.events.create(kind=EventKind.RELEASED, detail=detail, created_at=now)
+                alert.queue_notifications(NotificationKind.FIRING, batch, now)
+                released.append(alert)
+    return released
 
 
 def closed_for_episode(conditions: list[Condition], open_keys: set[str]) -> set[str]:
@@ -218,6 +259,7 @@ def evaluate(now: datetime | None = None) -> Evaluation:
             result.resolved.append(alert)
 
     result.reminded = remind(now, result.batch)
-    if result.opened or result.resolved or result.reminded:
+    result.released = release_ended_windows(now, result.batch)
+    if result.opened or result.resolved or result.reminded or result.released:
         logger.info("alert evaluation: %s", result)
     return result

@@ -37,7 +37,7 @@ def can_act(request: HttpRequest) -> bool:
 def alert_log(request: HttpRequest) -> HttpResponse:
     form = AlertFilterForm(request.GET)
     valid = form.is_valid()
-    alerts = form.filter(Alert.objects.select_related("instance", "acknowledged_by").open_first())
+    alerts = form.filter(Alert.objects.select_related("instance", "acknowledged_by").with_held().open_first())
     page = Paginator(alerts, PER_PAGE).get_page(request.GET.get("pagina"))
     now = timezone.now()
     rows = [

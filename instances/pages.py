@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 # The pages show the alerts app's data too; only its public queryset is used.
+from alerts.maintenance import MaintenanceWindow, active_windows_by_instance
 from alerts.models import Alert
 from instances.charts import usage_chart
 from instances.fleet import (
@@ -57,6 +58,7 @@ class MonitorHealth:
 class OverviewRow:
     usage: InstanceUsage
     open_alerts: int
+    maintenance: str = ""  # "em manutenção até 15:30" while a window covers the instance
 
     @property
     def name(self) -> str:
@@ -149,7 +151,11 @@ def overview_page(now: datetime | None = None) -> OverviewPage:
     now = now or timezone.now()
     overview = fleet_overview(now)
     alerts = open_alert_counts()
-    rows = [OverviewRow(usage, alerts.get(usage.pk, 0)) for usage in overview.instances]
+    fleet_window, windows = active_windows_by_instance(now)
+    rows = []
+    for usage in overview.instances:
+        window = windows.get(usage.pk) or fleet_window
+        rows.append(OverviewRow(usage, alerts.get(usage.pk, 0), window.until_label(now) if window else ""))
     return OverviewPage(overview=overview, rows=rows, monitor=monitor_health(now))
 
 
@@ -241,6 +247,8 @@ class InstancePage:
     alerts: list[Alert]
     forecast: Forecast
     actions: list[OperatorAction] = field(default_factory=list)
+    # Current and upcoming maintenance windows that cover the instance (soonest first).
+    maintenance: list[MaintenanceWindow] = field(default_factory=list)
 
     @property
     def instance(self) -> Instance:
@@ -288,4 +296,7 @@ def instance_page(instance: Instance, now: datetime | None = None) -> InstancePa
         alerts=list(Alert.objects.filter(instance=instance).open_first()[:ALERTS_SHOWN]),
         forecast=instance_forecast(instance, now),
         actions=list(instance.operator_actions.select_related("user")[:ACTIONS_SHOWN]),
+        maintenance=list(
+            MaintenanceWindow.objects.current_and_upcoming(now).covering(instance).order_by("starts_at", "id")
+        ),
     )

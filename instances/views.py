@@ -65,6 +65,7 @@ def instance_detail(request: HttpRequest, nome: str) -> HttpResponse:
         "now": now,
         "pending": pop_pending(request.session, instance),
         "may_reconnect": request.user.has_perm(RECONNECT_PERMISSION),
+        "may_schedule": request.user.has_perm("alerts.add_maintenancewindow"),
     }
     return render(request, "fleet/instance.html", context)
 

@@ -25,14 +25,20 @@ ROLES = {"visualizador": VIEWERS, "operador": OPERATORS, "administrador": ADMINI
 
 # The portal's own apps: viewers get "view" on their models.
 PORTAL_APPS = ("instances", "alerts")
-OPERATOR_PERMISSIONS = ("alerts.change_alert", "instances.reconnect_instance", "instances.report_usage")
+OPERATOR_PERMISSIONS = (
+    "alerts.change_alert",
+    "alerts.add_maintenancewindow",
+    "alerts.change_maintenancewindow",
+    "instances.reconnect_instance",
+    "instances.report_usage",
+)
 ADMIN_MANAGED_MODELS = (
     "instances.instance",
     "instances.doctor",
     "instances.apikey",
     "auth.user",
     "auth.group",
-    "alerts.slackidentity",  # who a person is on Slack (the Slack buttons act as them), on their user page
+    "alerts.slackidentity",  # who a person is on Slack (the Slack buttons act as them)
 )
 # The admin's delivery actions (requeue failed notifications, re-enable a broken channel) need
 # "change" on these; without them only a superuser could repair delivery.

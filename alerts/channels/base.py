@@ -33,6 +33,8 @@ class Item:
 
     alert: Alert
     kind: NotificationKind
+    # Written during a maintenance window that covers the alert (only the log channel sends these).
+    in_maintenance: bool = False
 
 
 @dataclass(frozen=True)

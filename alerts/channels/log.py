@@ -30,9 +30,11 @@ class LogTransport(Transport):
         for item in message.items:
             alert = item.alert
             title, said = one_line(alert.title), one_line(alert.message)
+            # Held by a maintenance window elsewhere, still logged: the log is the audit trail.
+            mark = " (em manutenção)" if item.in_maintenance else ""
             if item.kind == NotificationKind.RESOLVED:
-                logger.info("[ALERTA RESOLVIDO] %s: %s", title, said)
+                logger.info("[ALERTA RESOLVIDO] %s: %s%s", title, said, mark)
             elif item.kind == NotificationKind.REMINDER:
-                logger.log(LEVELS[alert.severity], "[ALERTA] %s: %s (lembrete)", title, said)
+                logger.log(LEVELS[alert.severity], "[ALERTA] %s: %s (lembrete)%s", title, said, mark)
             else:
-                logger.log(LEVELS[alert.severity], "[ALERTA] %s: %s", title, said)
+                logger.log(LEVELS[alert.severity], "[ALERTA] %s: %s%s", title, said, mark)

@@ -76,7 +76,8 @@ def meter(used: int, capacity: int, label: str = "") -> SafeString:
 ROW_HTML = (
     '<tr data-instance="{name}" data-status="{status}">'
     '<th scope="row" class="name"><a href="{url}">{name}</a></th>'
-    '<td><span class="status {status}"><span aria-hidden="true">{emoji}</span> {status_display}</span>{note}</td>'
+    '<td><span class="status {status}"><span aria-hidden="true">{emoji}</span> {status_display}</span>'
+    "{note}{maintenance}</td>"
     '<td class="num hide-sm">{phone}</td>'
     '<td data-col="hour">{hour}</td>'
     '<td data-col="day">{day}{forecast}</td>'
@@ -87,6 +88,7 @@ ROW_HTML = (
 )
 FORECAST_HTML = '<span class="forecast" data-field="forecast">{text}</span>'
 NOTE_HTML = '<span class="status-note" data-field="status-note">{text}</span>'
+MAINTENANCE_HTML = '<span class="maintenance-mark" data-field="maintenance">🔧 {text}</span>'
 ALERT_MARK_HTML = '<a class="alert-mark" href="{href}" data-alerts="{count}">⚠ {count} {word}</a>'
 
 
@@ -112,6 +114,7 @@ def overview_rows(rows: list[OverviewRow], now: datetime, instance_url: str, ale
                 emoji=row.emoji,
                 status_display=escape(row.status_display),
                 note=NOTE_HTML.format(text=escape(u.note)) if u.note else "",
+                maintenance=MAINTENANCE_HTML.format(text=escape(row.maintenance)) if row.maintenance else "",
                 phone=escape(u.phone_number) or "—",
                 hour=_meter(u.msgs_hour, u.capacity_per_hour, "hour"),
                 day=_meter(u.msgs_day, u.capacity_per_day, "day"),

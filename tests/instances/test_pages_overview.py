@@ -281,6 +281,6 @@ def test_the_overview_costs_the_same_queries_for_5_or_60_instances(
     with django_assert_max_num_queries(len(small)):
         response = as_viewer.get(url)
 
-    assert len(small) <= 5  # session, user, fleet, open alerts per instance, last cycle
+    assert len(small) <= 6  # session, user, fleet, open alerts per instance, maintenance windows, last cycle
     assert len(find_all(response.content, "data-instance")) == 60
     assert len(find_all(response.content, "class", "alert-mark")) == 30

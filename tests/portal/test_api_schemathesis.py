@@ -80,7 +80,13 @@ def test_the_api_keeps_its_own_contract(live_server: Any, fleet: None, api_key: 
                     # quantity above 1. These are 422s with a reason, not rejected valid input.
                     "include-path": "/dashboard/instances/{nome}/uso",
                     "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", 400, 401, 403, 404, 422]}},
-                }
+                },
+                {
+                    # A maintenance window ending before it starts (or already over), covering
+                    # nothing, or naming an unknown instance: 422s with a reason.
+                    "include-path": "/dashboard/manutencoes",
+                    "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", 400, 401, 403, 404, 422]}},
+                },
             ],
         }
     )

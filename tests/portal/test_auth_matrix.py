@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from django.apps import apps
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from alerts.maintenance import MaintenanceWindow
 from julia_monitor.roles import assign_role
 
 CALLERS = ("anonymo", "chave_errada", "chave", "visualizador", "operador", "administrador", "superusuario")
@@ -56,11 +59,15 @@ DECISIONS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "instance-state": (PAGE, None),
     "alert-log": (PAGE, None),
     "alert-detail": (PAGE, None),
+    "maintenance-list": (PAGE, None),
+    "maintenance-detail": (PAGE, None),
     # Actions: POST only; a viewer is refused, operators and above may act.
     # (a GET is refused for its method before anyone is asked to log in, except where the login comes first)
     "instance-reconnect": (people(405, LOGIN), {**people(None, LOGIN), "visualizador": 403}),
     "alert-acknowledge": (everyone(405), {**people(None, LOGIN), "visualizador": 403}),
     "alert-resolve": (everyone(405), {**people(None, LOGIN), "visualizador": 403}),
+    "maintenance-schedule": (people(405, LOGIN), {**people(None, LOGIN), "visualizador": 403}),
+    "maintenance-end": (people(405, LOGIN), {**people(None, LOGIN), "visualizador": 403}),
     "login": (people(FOUND, OK), None),
     "logout": (everyone(405), None),
     # Evolution's webhook: its own secret, never a login or an API key (none configured here: 403).
@@ -80,6 +87,11 @@ DECISIONS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "dashboard:report_usage": (everyone(405), {**api(None), "visualizador": 403}),
     "dashboard:acknowledge_alert": (everyone(405), {**api(None), "visualizador": 403}),
     "dashboard:resolve_alert": (everyone(405), {**api(None), "visualizador": 403}),
+    # Maintenance windows: anyone reads them; scheduling and ending need an operator (or a key).
+    # (one path, two operations: ninja names the path once per operation, the same view serves both)
+    "dashboard:list_windows": (api(OK), {**api(None), "visualizador": 403}),
+    "dashboard:schedule_window": (api(OK), {**api(None), "visualizador": 403}),
+    "dashboard:end_window": (everyone(405), {**api(None), "visualizador": 403}),
 }
 
 
@@ -97,6 +109,7 @@ def routes(resolver: URLResolver | None = None, prefix: str = "", namespace: str
 ARGUMENTS = {
     "nome": "zap-01",
     "alert_id": "1",
+    "window_id": "1",
     "object_id": "1",
     "id": "1",
     "pk": "1",
@@ -129,7 +142,14 @@ def cast(make_instance: Any, make_alert: Any, api_key: str, django_user_model: t
     instance = make_instance("zap-01")
     # Real primary keys: PostgreSQL's sequences do not restart between tests.
     alert = make_alert("zap-01")
-    ARGUMENTS.update(alert_id=str(alert.pk), object_id=str(instance.pk), id=str(instance.pk), pk=str(instance.pk))
+    window = MaintenanceWindow.schedule(ends_at=timezone.now() + timedelta(hours=1), reason="Troca", whole_fleet=True)
+    ARGUMENTS.update(
+        window_id=str(window.pk),
+        alert_id=str(alert.pk),
+        object_id=str(instance.pk),
+        id=str(instance.pk),
+        pk=str(instance.pk),
+    )
     clients = {"anonymo": Client(), "chave_errada": Client(HTTP_X_API_KEY=api_key + "x")}
     clients["chave"] = Client(HTTP_X_API_KEY=api_key)
     for role in ("visualizador", "operador", "administrador"):

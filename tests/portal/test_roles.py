@@ -51,11 +51,13 @@ def test_viewers_may_look_at_everything_of_the_portal_and_change_nothing() -> No
     assert all(p.split(".")[1].startswith("view_") for p in viewer)
 
 
-def test_operators_are_viewers_who_acknowledge_resolve_and_reconnect() -> None:
+def test_operators_are_viewers_who_acknowledge_resolve_reconnect_and_schedule_maintenance() -> None:
     ensure_roles()
 
     assert perms_of(OPERATORS) == perms_of(VIEWERS) | {
         "alerts.change_alert",
+        "alerts.add_maintenancewindow",
+        "alerts.change_maintenancewindow",
         "instances.reconnect_instance",
         "instances.report_usage",
     }

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,9 +27,16 @@ import httpx
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
+from alerts.maintenance import MaintenanceWindow
 from instances.demo_doctors import seed_demo_doctors
+from instances.models import Instance
 from julia_monitor.lib.stopping import stop_on_signals
+
+# The demo fleet's logged-out number (re-paired at 4 min): under maintenance from the start.
+DEMO_MAINTENANCE_INSTANCE = "julia-df-01"
+DEMO_MAINTENANCE_LENGTH = timedelta(minutes=30)
 
 COLORS = {"sim": "35", "worker": "33", "web": "36", "check": "32"}
 # runserver logs every request; a delivered webhook every few seconds would drown the rest.
@@ -201,6 +209,29 @@ class Command(BaseCommand):
             created = seed_demo_doctors()
             if created:
                 self.stdout.write(f"{created} médicos de demonstração cadastrados nas instâncias do simulador.")
+            self._schedule_demo_maintenance()
+
+    def _schedule_demo_maintenance(self) -> None:
+        """Put the demo's logged-out number under maintenance, so the feature shows at once.
+
+        Its offline alert is recorded but held; it is re-paired within minutes, so nothing is
+        posted about it. Kept once across restarts: skipped while a window still covers it.
+        """
+        # Created by name ahead of the first check (which then fills it in from the gateway).
+        instance, _ = Instance.objects.get_or_create(
+            name=DEMO_MAINTENANCE_INSTANCE,
+            defaults={
+                "capacity_per_hour": settings.DEFAULT_CAPACITY_PER_HOUR,
+                "capacity_per_day": settings.DEFAULT_CAPACITY_PER_DAY,
+            },
+        )
+        now = timezone.now()
+        if MaintenanceWindow.objects.current_and_upcoming(now).covering(instance).exists():
+            return
+        window = MaintenanceWindow.schedule(
+            ends_at=now + DEMO_MAINTENANCE_LENGTH, reason="Troca de aparelho (demonstração)", instances=[instance]
+        )
+        self.stdout.write(f"Manutenção de demonstração: {instance.name}, {window.until_label(now)}.")
 
     def _start_children(
         self, supervisor: Supervisor, stop: threading.Event, port: int, secret: str, seed: int | None
