@@ -61,6 +61,7 @@ class EventKind(models.TextChoices):
     REQUEUED = "requeued", "Reenfileirado"
     ACKNOWLEDGED = "acknowledged", "Reconhecido"
     RESOLVED = "resolved", "Resolvido"
+    DOCTORS_MIGRATED = "doctors_migrated", "Médicos migrados"
 
 
 class Channel(models.TextChoices):

@@ -111,5 +111,6 @@ api = PortalApi(
 api.add_router("/", "julia_monitor.health.router")
 api.add_router("/", "instances.api.router")
 api.add_router("/", "alerts.api.router")
+api.add_router("/", "instances.doctors_api.router")
 api.exception_handler(HttpError)(http_error)
 api.exception_handler(ValidationError)(validation_error)

@@ -1,7 +1,7 @@
 """The portal's three roles as Django groups: viewers, operators and administrators.
 
 Pages only need a login (viewers see everything); the groups decide who may act:
-operators acknowledge, resolve and reconnect; administrators also manage the fleet, doctors,
+operators acknowledge, resolve, reconnect and migrate doctors; administrators also manage the fleet, doctors,
 API keys and people in the Django admin. The groups are defined here and rewritten on every
 ``migrate`` (``ensure_roles``), so a custom set of permissions belongs in another group.
 """
@@ -25,7 +25,12 @@ ROLES = {"visualizador": VIEWERS, "operador": OPERATORS, "administrador": ADMINI
 
 # The portal's own apps: viewers get "view" on their models.
 PORTAL_APPS = ("instances", "alerts")
-OPERATOR_PERMISSIONS = ("alerts.change_alert", "instances.reconnect_instance", "instances.report_usage")
+OPERATOR_PERMISSIONS = (
+    "alerts.change_alert",
+    "instances.reconnect_instance",
+    "instances.report_usage",
+    "instances.migrate_doctors",
+)
 ADMIN_MANAGED_MODELS = ("instances.instance", "instances.doctor", "instances.apikey", "auth.user", "auth.group")
 # The admin's delivery actions (requeue failed notifications, re-enable a broken channel) need
 # "change" on these; without them only a superuser could repair delivery.
