@@ -132,7 +132,9 @@ def test_a_ban_without_doctors_says_so(frozen: None, make_instance: Callable[...
 
 
 @pytest.mark.django_db
-def test_with_migration_off_nobody_moves_and_the_alert_claims_nothing(fleet: dict[str, Instance], settings: Any) -> None:
+def test_with_migration_off_nobody_moves_and_the_alert_claims_nothing(
+    fleet: dict[str, Instance], settings: Any
+) -> None:
     settings.MIGRATE_DOCTORS_ON_BAN = False
     evaluate()
     assert not DoctorMove.objects.exists()
