@@ -34,12 +34,21 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from instances.fleet import flapping
-from instances.models import Doctor, DoctorMove, Instance, MigrationBatch, MigrationReason, Status, UsageBucket
+from instances.models import (
+    Doctor,
+    DoctorMove,
+    Instance,
+    InstanceQuerySet,
+    MigrationBatch,
+    MigrationReason,
+    Status,
+    UsageBucket,
+)
 from julia_monitor.lib import text
 from julia_monitor.lib.text import plural
 
@@ -80,15 +89,26 @@ def share(count: int, targets: list[Target]) -> dict[int, int]:
     return {pk: n for pk, n in given.items() if n}
 
 
-def eligible_targets(source: Instance, per_doctor: int, now: datetime, unstable: Iterable[int] = ()) -> list[Target]:
-    """Return the instances that may take doctors, with how many each can take (locks their rows)."""
+def eligible(source: Instance, now: datetime, unstable: Iterable[int] = ()) -> InstanceQuerySet:
+    """The instances that may take doctors now: active, online by a fresh reading, not flapping."""
     excluded = {source.pk, *flapping(now), *unstable}
-    candidates = Instance.objects.active().online(now).exclude(pk__in=excluded)
-    locked = list(candidates.select_for_update().order_by("pk").values_list("pk", flat=True))
+    return Instance.objects.active().online(now).exclude(pk__in=excluded)
+
+
+def lock_rows(source: Instance, candidates: InstanceQuerySet) -> None:
+    """Lock the source's and the candidates' rows in one statement, in primary-key order.
+
+    One order for every worker: a drain onto B while B is drained onto A cannot deadlock.
+    """
+    wanted = Q(pk=source.pk) | Q(pk__in=candidates.values("pk"))
+    list(Instance.objects.select_for_update().filter(wanted).order_by("pk").values_list("pk", flat=True))
+
+
+def eligible_targets(candidates: InstanceQuerySet, per_doctor: int, now: datetime) -> list[Target]:
+    """Return the candidates with how many doctors each can take (its room ÷ ``per_doctor``)."""
     assigned = Doctor.objects.filter(preferred_instance=OuterRef("pk")).order_by().values("preferred_instance")
     rows = (
-        Instance.objects.filter(pk__in=locked)
-        .with_usage(now)
+        candidates.with_usage(now)
         .annotate(assigned=Coalesce(Subquery(assigned.annotate(n=Count("pk")).values("n")[:1]), 0))
         .order_by("name")
     )
@@ -127,7 +147,9 @@ def migrate(
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            current = Instance.objects.select_for_update().get(pk=source.pk)
+            candidates = eligible(source, now, unstable)
+            lock_rows(source, candidates)
+            current = Instance.objects.get(pk=source.pk)
             episode = current.status_since if reason == MigrationReason.BANNED else None
             if (
                 episode is not None
@@ -141,7 +163,7 @@ def migrate(
                 .values_list("pk", flat=True)
             )
             per_doctor = per_doctor_daily(current, len(doctors), now)
-            targets = eligible_targets(current, per_doctor, now, unstable) if doctors else []
+            targets = eligible_targets(candidates, per_doctor, now) if doctors else []
             shares = share(len(doctors), targets)
             names = {t.pk: t.name for t in targets}
             batch = MigrationBatch.objects.create(
