@@ -49,7 +49,6 @@ from instances.models import (
     Status,
     UsageBucket,
 )
-from julia_monitor.lib import text
 from julia_monitor.lib.text import plural
 
 logger = logging.getLogger(__name__)
@@ -201,8 +200,16 @@ def migrate(
     except IntegrityError:
         # Another worker migrated this ban a moment ago (the unique constraint said so).
         return None
+    # Ids, not names: an instance's name is outside text and must not make this look like another line.
+    per_target = ", ".join(f"#{pk}: {n}" for pk, n in sorted(shares.items()))
     logger.info(
-        "doctor migration: %s (%s): %s", text.one_line(source.name), text.one_line(label), text.one_line(batch.summary)
+        "doctor migration: batch %s off instance #%s (%s): %s moved (%s), %s stranded",
+        batch.pk,
+        source.pk,
+        reason,
+        batch.moved,
+        per_target or "none",
+        batch.stranded,
     )
     return batch
 
@@ -261,6 +268,5 @@ def undo(batch: MigrationBatch, user: Any, now: datetime | None = None) -> int |
         )
         MigrationBatch.objects.filter(pk=batch.pk).update(restored=len(back))
     batch.refresh_from_db()
-    name = text.one_line(batch.instance.name)
-    logger.info("doctor migration undone: batch %s, %s back to %s", batch.pk, len(back), name)
+    logger.info("doctor migration undone: batch %s, %s back to instance #%s", batch.pk, len(back), batch.instance_id)
     return len(back)

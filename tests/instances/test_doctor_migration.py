@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -81,7 +82,10 @@ def ban_alert() -> Alert:
 
 
 @pytest.mark.django_db
-def test_a_ban_moves_everyone_who_fits_by_spare_room_and_the_alert_says_so(fleet: dict[str, Instance]) -> None:
+def test_a_ban_moves_everyone_who_fits_by_spare_room_and_the_alert_says_so(
+    fleet: dict[str, Instance], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="instances.doctor_moves")
     evaluate()
 
     expected = {"t-a": 69, "t-b": 14, "t-c": 7, "t-e": 7, "t-j": 3}
@@ -108,6 +112,8 @@ def test_a_ban_moves_everyone_who_fits_by_spare_room_and_the_alert_says_so(fleet
     assert MigrationBatch.objects.count() == 1
     assert DoctorMove.objects.count() == 100
     assert ban_alert().events.filter(kind=EventKind.DOCTORS_MIGRATED).count() == 1
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("doctor migration:")]
+    assert len(logged) == 1 and "100 moved" in logged[0] and "0 stranded" in logged[0]
 
 
 @pytest.mark.django_db

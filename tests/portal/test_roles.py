@@ -58,6 +58,7 @@ def test_operators_are_viewers_who_acknowledge_resolve_and_reconnect() -> None:
         "alerts.change_alert",
         "instances.reconnect_instance",
         "instances.report_usage",
+        "instances.migrate_doctors",
     }
 
 
