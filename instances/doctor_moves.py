@@ -119,12 +119,20 @@ def eligible_targets(candidates: InstanceQuerySet, per_doctor: int, now: datetim
     return targets
 
 
+# How many targets the summary names; the rest are counted together.
+TARGETS_NAMED = 8
+
+
 def describe(moved: dict[str, int], stranded: int) -> str:
     """Return "14 movidos para julia-sp-02 (8) e julia-rj-02 (6); 3 sem destino"."""
     total = sum(moved.values())
     if not total and not stranded:
         return "Nenhum médico atribuído a migrar."
-    parts = [f"{name} ({n})" for name, n in sorted(moved.items(), key=lambda kv: (-kv[1], kv[0]))]
+    ranked = sorted(moved.items(), key=lambda kv: (-kv[1], kv[0]))
+    parts = [f"{name} ({n})" for name, n in ranked[:TARGETS_NAMED]]
+    rest = ranked[TARGETS_NAMED:]
+    if rest:
+        parts.append(f"mais {plural(len(rest), 'instância', 'instâncias')} ({sum(n for _name, n in rest)})")
     where = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} e {parts[-1]}"
     said = f"{plural(total, 'movido', 'movidos')} para {where}" if total else "nenhum movido"
     if stranded:
@@ -149,6 +157,8 @@ def migrate(
             candidates = eligible(source, now, unstable)
             lock_rows(source, candidates)
             current = Instance.objects.get(pk=source.pk)
+            if reason == MigrationReason.BANNED and (current.status != Status.BANNED or not current.is_active):
+                return None  # seen connected again (or deactivated) since it was read as banned
             episode = current.status_since if reason == MigrationReason.BANNED else None
             if (
                 episode is not None

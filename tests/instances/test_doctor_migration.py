@@ -16,7 +16,7 @@ from django.utils import timezone
 from alerts.choices import EventKind, Rule
 from alerts.models import Alert
 from alerts.rules import evaluate
-from instances.doctor_moves import Target, share
+from instances.doctor_moves import Target, describe, share
 from instances.models import Doctor, DoctorMove, Instance, MigrationBatch, Status, StatusChange, UsageBucket, hour_start
 
 NOW = datetime.fromisoformat("2026-11-30T15:20:00-03:00")
@@ -231,3 +231,12 @@ def test_the_api_lists_and_pages_the_doctors(fleet: dict[str, Instance], api_cli
     assert everyone["total"] == 110 and everyone["por_pagina"] == 50
     missing = api_client.get("/dashboard/medicos", {"instancia": "nao-existe"})
     assert missing.status_code == 404 and missing.json() == {"detail": "Instância não encontrada"}
+
+
+def test_the_summary_names_the_biggest_targets_and_counts_the_rest() -> None:
+    moved = {f"julia-{i:02}": 10 + i for i in range(12)}
+    said = describe(moved, 2)
+    assert said.startswith("186 movidos para julia-11 (21), julia-10 (20),")
+    assert said.endswith("julia-04 (14) e mais 4 instâncias (46); 2 sem destino (sem capacidade livre na frota)")
+    assert describe({}, 0) == "Nenhum médico atribuído a migrar."
+    assert describe({}, 3) == "nenhum movido; 3 sem destino (sem capacidade livre na frota)"
