@@ -152,6 +152,8 @@ def migration_words(batch: MigrationBatch | None) -> str:
         return ""
     if not batch.moved and not batch.stranded:
         return "Nenhum médico atribuído a migrar. "
+    if not batch.moved:
+        return f"Nenhum dos {batch.stranded} médicos atribuídos pôde ser migrado: sem capacidade livre na frota. "
     undone = f" (migração desfeita em {text.moment(batch.undone_at)})" if batch.undone_at else ""
     return f"Médicos estão sendo migrados: {batch.summary}{undone}. "
 

@@ -128,16 +128,22 @@ def describe(moved: dict[str, int], stranded: int) -> str:
     total = sum(moved.values())
     if not total and not stranded:
         return "Nenhum médico atribuído a migrar."
-    ranked = sorted(moved.items(), key=lambda kv: (-kv[1], kv[0]))
+    said = "nenhum movido"
+    if total:
+        said = f"{plural(total, 'movido', 'movidos')} para {_targets(moved)}"
+    if stranded:
+        said += f"; {stranded} sem destino (sem capacidade livre na frota)"
+    return said
+
+
+def _targets(moved: dict[str, int]) -> str:
+    """Return "julia-sp-02 (8) e julia-rj-02 (6)", the biggest first, at most TARGETS_NAMED named."""
+    ranked = sorted(((name, n) for name, n in moved.items() if n), key=lambda kv: (-kv[1], kv[0]))
     parts = [f"{name} ({n})" for name, n in ranked[:TARGETS_NAMED]]
     rest = ranked[TARGETS_NAMED:]
     if rest:
         parts.append(f"mais {plural(len(rest), 'instância', 'instâncias')} ({sum(n for _name, n in rest)})")
-    where = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} e {parts[-1]}"
-    said = f"{plural(total, 'movido', 'movidos')} para {where}" if total else "nenhum movido"
-    if stranded:
-        said += f"; {stranded} sem destino (sem capacidade livre na frota)"
-    return said
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} e {parts[-1]}"
 
 
 def migrate(

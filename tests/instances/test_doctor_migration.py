@@ -240,3 +240,20 @@ def test_the_summary_names_the_biggest_targets_and_counts_the_rest() -> None:
     assert said.endswith("julia-04 (14) e mais 4 instâncias (46); 2 sem destino (sem capacidade livre na frota)")
     assert describe({}, 0) == "Nenhum médico atribuído a migrar."
     assert describe({}, 3) == "nenhum movido; 3 sem destino (sem capacidade livre na frota)"
+
+
+@pytest.mark.django_db
+def test_with_nowhere_to_go_the_alert_does_not_claim_a_migration(
+    frozen: None, make_instance: Callable[..., Instance]
+) -> None:
+    now = timezone.now()
+    source = make_instance(SOURCE, status=Status.BANNED, last_seen_connected_at=now)
+    Doctor.objects.bulk_create(Doctor(name=f"Dr. {i}", preferred_instance=source) for i in range(5))
+    make_instance("julia-rj-02", status=Status.CONNECTING, capacity_per_day=1000)
+
+    evaluate()
+
+    assert Doctor.objects.filter(preferred_instance=source).count() == 5
+    message = ban_alert().message
+    assert "Nenhum dos 5 médicos atribuídos pôde ser migrado: sem capacidade livre na frota." in message
+    assert "estão sendo migrados" not in message
