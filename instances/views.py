@@ -164,7 +164,7 @@ def instance_drain(request: HttpRequest, nome: str) -> HttpResponse:
     if batch.stranded:
         messages.warning(request, f"Migração de {instance.name}: {batch.summary}.")
     else:
-        messages.success(request, f"Migração de {instance.name}: {batch.summary}")
+        messages.success(request, f"Migração de {instance.name}: {batch.summary}.")
     return _back_to_moves(instance)
 
 

@@ -197,7 +197,7 @@ def test_an_operator_drains_an_instance_from_its_page(
     assert not DoctorMove.objects.exclude(to_instance__name__in=["t-a", "t-b", "t-c", "t-e"]).exists()
     assert batch.moved + batch.stranded == 100
     assert DoctorMove.objects.filter(reason=f"drenada por {operator.get_username()}").count() == batch.moved
-    assert batch.summary in response.content.decode()
+    assert f"Migração de t-j: {batch.summary}." in response.content.decode()
 
 
 @pytest.mark.django_db
