@@ -6,8 +6,8 @@
 On a fresh test database (``_setup.bench_database``): one banned instance with ``--doctors``
 doctors and a week of usage, ``--targets`` healthy instances with mixed room, then the real
 ``migrate_banned`` (the same call the alert evaluation makes). Printed: seconds, queries, moved
-and stranded. The query count depends on the number of targets (and on one statement per 900
-doctors), not on anything per doctor. Exit status 1 past ``--max-seconds``.
+and stranded. The query count grows with the number of targets (one UPDATE each) and
+by one INSERT per 5,000 moves, not per doctor. Exit status 1 past ``--max-seconds``.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ its doctors go to numbers that can take them:
 
 Everything happens in one transaction with the source's and the targets' rows locked (in
 primary-key order), so two workers never move the same doctors twice; a ban is migrated once
-(one ban batch per ban, a unique constraint). The writes are bulk: a constant number of queries
-per target, whatever the number of doctors.
+(one ban batch per ban, a unique constraint). The writes are bulk: one UPDATE per target and one
+INSERT of moves per 5,000 doctors.
 """
 
 from __future__ import annotations
@@ -191,12 +191,14 @@ def migrate(
             )
             label = reason if user is None else f"{reason} por {user.get_username()}"
             moves, position = [], 0
+            remaining = Doctor.objects.filter(preferred_instance=current)
             for target_pk, count in sorted(shares.items(), key=lambda kv: names[kv[0]]):
                 chosen = doctors[position : position + count]
                 position += count
-                for start in range(0, len(chosen), UPDATE_CHUNK):
-                    chunk = chosen[start : start + UPDATE_CHUNK]
-                    Doctor.objects.filter(pk__in=chunk).update(preferred_instance_id=target_pk)
+                # The first ``count`` still on the source, in the order ``doctors`` was read (its
+                # rows are locked): one UPDATE per target, whatever the number of doctors.
+                first = remaining.order_by("name", "pk").values("pk")[:count]
+                Doctor.objects.filter(pk__in=Subquery(first)).update(preferred_instance_id=target_pk)
                 moves += [
                     DoctorMove(
                         doctor_id=pk,
