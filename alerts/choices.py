@@ -35,8 +35,6 @@ class AlertState(models.TextChoices):
     FIRING = "firing", "Disparado"
     ACKNOWLEDGED = "acknowledged", "Reconhecido"
     RESOLVED = "resolved", "Resolvido"
-    HELD = "held", "Retido pela manutenção"
-    RELEASED = "released", "Enviado ao fim da manutenção"
 
 
 OPEN_STATES = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
@@ -68,6 +66,7 @@ class EventKind(models.TextChoices):
     RESOLVED = "resolved", "Resolvido"
     HELD = "held", "Retido pela manutenção"
     RELEASED = "released", "Enviado ao fim da manutenção"
+    DOCTORS_MIGRATED = "doctors_migrated", "Médicos migrados"
 
 
 class Channel(models.TextChoices):

@@ -20,9 +20,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from alerts.choices import Rule, Severity
-from instances.fleet import is_high_load
+from instances.fleet import is_high_load, recent_drops
 from instances.forecast import Periods, instance_forecast
-from instances.models import CheckCycle, Instance, Status, StatusChange, day_start
+from instances.models import CheckCycle, Instance, MigrationBatch, MigrationReason, Status, day_start
 from julia_monitor.lib import text
 from julia_monitor.lib.text import plural
 
@@ -110,6 +110,8 @@ class Fleet:
     invalid_since: datetime | None = None
     cache_error: str = ""
     cache_failing_since: datetime | None = None
+    # banned instance pk → the migration of its doctors for the current ban, if there was one.
+    ban_batches: dict[int, MigrationBatch] = field(default_factory=dict)
 
     @cached_property
     def high_load(self) -> set[int]:
@@ -120,6 +122,10 @@ class Fleet:
     def read(cls, now: datetime) -> Fleet:
         instances = list(Instance.objects.active().with_usage(now))
         fleet = cls(instances=instances, drops=recent_drops(now))
+        banned = {i.pk: i.status_since for i in instances if i.status == Status.BANNED}
+        if banned:
+            batches = MigrationBatch.objects.filter(instance__in=banned, reason=MigrationReason.BANNED)
+            fleet.ban_batches = {b.instance_id: b for b in batches if b.episode_since == banned[b.instance_id]}
         last = CheckCycle.last_finished()
         if last is not None and not last.gateway_ok:
             fleet.gateway_error = last.gateway_error or "sem resposta"
@@ -135,22 +141,6 @@ class Fleet:
         return fleet
 
 
-def recent_drops(now: datetime) -> dict[int, list[datetime]]:
-    """Return, per active instance, when it left ``connected`` within the last FLAP_WINDOW_MINUTES."""
-    window = timedelta(minutes=settings.FLAP_WINDOW_MINUTES)
-    rows = (
-        StatusChange.objects.filter(
-            old_status=Status.CONNECTED, created_at__gt=now - window, created_at__lte=now, instance__is_active=True
-        )
-        .order_by("created_at")
-        .values_list("instance_id", "created_at")
-    )
-    drops: dict[int, list[datetime]] = defaultdict(list)
-    for instance_id, at in rows:
-        drops[instance_id].append(at)
-    return drops
-
-
 def failing_since(last: CheckCycle, ok_field: str) -> datetime:
     """Return when the current run of cycles with ``ok_field`` False began (``last`` is the newest, and failed)."""
     finished = CheckCycle.objects.filter(finished_at__isnull=False)
@@ -161,8 +151,27 @@ def failing_since(last: CheckCycle, ok_field: str) -> datetime:
     return failed.order_by("started_at").values_list("started_at", flat=True).first() or last.started_at
 
 
+def migration_words(batch: MigrationBatch | None) -> str:
+    """Return what the ban alert says about the banned number's doctors ("" when nothing was migrated).
+
+    Only a migration that happened is claimed: with MIGRATE_DOCTORS_ON_BAN off there is none.
+    """
+    if batch is None:
+        return ""
+    if not batch.moved and not batch.stranded:
+        return "Nenhum médico atribuído a migrar. "
+    if not batch.moved:
+        return f"Nenhum dos {batch.stranded} médicos atribuídos pôde ser migrado: sem capacidade livre na frota. "
+    undone = f" (migração desfeita em {text.moment(batch.undone_at)})" if batch.undone_at else ""
+    return f"Médicos estão sendo migrados: {batch.summary}{undone}. "
+
+
 def instance_conditions(
-    instance: Instance, drops: list[datetime], now: datetime, periods: Periods | None = None
+    instance: Instance,
+    drops: list[datetime],
+    now: datetime,
+    periods: Periods | None = None,
+    batch: MigrationBatch | None = None,
 ) -> list[Condition]:
     found = []
     who = _who(instance)
@@ -173,7 +182,7 @@ def instance_conditions(
                 Rule.INSTANCE_BANNED,
                 Severity.CRITICAL,
                 f"Instância {name} BANIDA",
-                f"A instância '{name}' foi banida pelo WhatsApp. {who}, banida desde "
+                f"A instância '{name}' foi banida pelo WhatsApp. {migration_words(batch)}{who}, banida desde "
                 f"{text.moment(instance.status_since)}: {down_reason(instance)}. "
                 "Precisa de revisão manual; o alerta só é resolvido por uma pessoa.",
                 instance,
@@ -366,5 +375,9 @@ def detect(now: datetime) -> tuple[Fleet, list[Condition]]:
     """Return the fleet as read and every condition that holds now."""
     fleet = Fleet.read(now)
     periods = Periods.of(now)
-    found = [c for i in fleet.instances for c in instance_conditions(i, fleet.drops.get(i.pk, []), now, periods)]
+    found = [
+        c
+        for i in fleet.instances
+        for c in instance_conditions(i, fleet.drops.get(i.pk, []), now, periods, fleet.ban_batches.get(i.pk))
+    ]
     return fleet, found + fleet_conditions(fleet, now)

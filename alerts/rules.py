@@ -5,7 +5,8 @@ conditions open an alert and queue its notifications (the outbox); persisting on
 alert current (its words rewritten, the timeline keeping the old ones); vanished ones close —
 as resolved when the condition is over, as superseded when a ban replaces an outage, as
 closed when the instance is deactivated; bans wait for a person. Unacknowledged alerts remind.
-Every write that could race another evaluation is a conditional UPDATE or guarded by the
+A newly banned number's doctors are migrated first (``alerts.migration_events``), so its alert
+opens with the figures. Every write that could race another evaluation is a conditional UPDATE or guarded by the
 "one open alert per key" constraint, so two evaluations at once never double-post.
 """
 
@@ -33,6 +34,7 @@ from alerts.choices import (
 )
 from alerts.conditions import FLEET_RULES, Condition, Fleet, detect
 from alerts.maintenance import MaintenanceWindow
+from alerts.migration_events import migrate_banned_doctors, note_batches
 from alerts.models import Alert, AlertEvent, new_batch
 from instances.models import Status
 
@@ -212,6 +214,8 @@ def evaluate(now: datetime | None = None) -> Evaluation:
     """Reconcile the conditions that hold now with the open alerts (see the module docstring)."""
     now = now or timezone.now()
     result = Evaluation(batch=new_batch())
+    # Before the conditions are read: a new ban's alert opens saying where its doctors went.
+    migrate_banned_doctors(now)
     fleet, conditions = detect(now)
     open_alerts = {a.key: a for a in Alert.objects.open().select_related("instance")}
     fleet_down = any(c.rule in FLEET_RULES for c in conditions)
@@ -258,6 +262,7 @@ def evaluate(now: datetime | None = None) -> Evaluation:
         if resolution is not None and alert.resolve(at=now, batch=result.batch, resolution=resolution):
             result.resolved.append(alert)
 
+    note_batches(now)
     result.reminded = remind(now, result.batch)
     result.released = release_ended_windows(now, result.batch)
     if result.opened or result.resolved or result.reminded or result.released:

@@ -14,7 +14,17 @@ from django.urls import URLPattern, path
 from django.utils.cache import add_never_cache_headers
 
 from instances.doctor_admin import DoctorForm, DoctorImportExportMixin
-from instances.models import AccessChange, ApiKey, CheckCycle, Doctor, Instance, OperatorAction, StatusChange
+from instances.models import (
+    AccessChange,
+    ApiKey,
+    CheckCycle,
+    Doctor,
+    DoctorMove,
+    Instance,
+    MigrationBatch,
+    OperatorAction,
+    StatusChange,
+)
 from julia_monitor.lib.audit import describe_changes
 from julia_monitor.lib.people import signed_in_user
 
@@ -112,6 +122,24 @@ class DoctorAdmin(DoctorImportExportMixin, admin.ModelAdmin):
     search_fields = ("name", "phone_number", "crm", "especialidade", "preferred_instance__name")
     autocomplete_fields = ("preferred_instance",)
     list_select_related = ("preferred_instance",)
+
+
+@admin.register(MigrationBatch)
+class MigrationBatchAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "instance", "reason", "user", "moved", "stranded", "undone_at", "summary")
+    list_filter = ("reason",)
+    search_fields = ("instance__name", "summary")
+    date_hierarchy = "created_at"
+    list_select_related = ("instance", "user")
+
+
+@admin.register(DoctorMove)
+class DoctorMoveAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "doctor", "from_instance", "to_instance", "reason", "batch", "undo")
+    list_filter = ("undo",)
+    search_fields = ("doctor__name", "from_instance__name", "to_instance__name")
+    date_hierarchy = "created_at"
+    list_select_related = ("doctor", "from_instance", "to_instance", "batch")
 
 
 @admin.register(CheckCycle)

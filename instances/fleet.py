@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from instances.forecast import Forecast, Periods, forecast
-from instances.models import Instance, Status, is_fresh, load_percent, shown_status
+from instances.models import Instance, Status, StatusChange, is_fresh, load_percent, shown_status
 from julia_monitor.lib.text import clock
 
 STATUS_LABELS = dict(Status.choices)
@@ -27,6 +28,27 @@ def is_high_load(load_pct: float) -> bool:
     """Return True above CAPACITY_ALERT_PCT (the specification's 80 %): an instance's load, the
     fleet's capacity used today, a meter or a chart bar all run hot at the same point."""
     return load_pct > settings.CAPACITY_ALERT_PCT
+
+
+def recent_drops(now: datetime) -> dict[int, list[datetime]]:
+    """Return, per active instance, when it left ``connected`` within the last FLAP_WINDOW_MINUTES."""
+    window = timedelta(minutes=settings.FLAP_WINDOW_MINUTES)
+    rows = (
+        StatusChange.objects.filter(
+            old_status=Status.CONNECTED, created_at__gt=now - window, created_at__lte=now, instance__is_active=True
+        )
+        .order_by("created_at")
+        .values_list("instance_id", "created_at")
+    )
+    drops: dict[int, list[datetime]] = defaultdict(list)
+    for instance_id, at in rows:
+        drops[instance_id].append(at)
+    return drops
+
+
+def flapping(now: datetime) -> set[int]:
+    """Return the instances "instável" opens for: FLAP_DROPS drops or more within the window."""
+    return {pk for pk, drops in recent_drops(now).items() if len(drops) >= settings.FLAP_DROPS}
 
 
 def fleet_status(online: int, total: int, capacity_used_pct: float) -> FleetStatus:

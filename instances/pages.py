@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 # The pages show the alerts app's data too; only its public queryset is used.
+from alerts.choices import Rule
 from alerts.maintenance import MaintenanceWindow, active_windows_by_instance
 from alerts.models import Alert
 from instances.charts import usage_chart
@@ -32,6 +33,7 @@ from instances.models import (
     CheckCycle,
     Doctor,
     Instance,
+    MigrationBatch,
     OperatorAction,
     Status,
     StatusChange,
@@ -300,3 +302,27 @@ def instance_page(instance: Instance, now: datetime | None = None) -> InstancePa
             MaintenanceWindow.objects.current_and_upcoming(now).covering(instance).order_by("starts_at", "id")
         ),
     )
+
+
+# --- The "Médicos migrados" section of an instance's page --------------------------------------
+
+MIGRATIONS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class DoctorMovesArea:
+    instance: Instance
+    doctors_total: int
+    batches: list[MigrationBatch]
+
+
+def doctor_moves_area(instance: Instance) -> DoctorMovesArea:
+    """The instance's latest migrations off it and how many doctors it has now (two queries)."""
+    batches = instance.migration_batches.select_related("user", "undone_by")[:MIGRATIONS_SHOWN]
+    return DoctorMovesArea(instance, instance.doctors.count(), list(batches))
+
+
+def open_unstable_ids() -> set[int]:
+    """Return the instances with an open "instável" alert: a drain moves no doctor onto them."""
+    rows = Alert.objects.open().filter(rule=Rule.INSTANCE_UNSTABLE, instance__isnull=False)
+    return set(rows.values_list("instance_id", flat=True))

@@ -12,5 +12,7 @@ urlpatterns = [
     path("instancias/<str:nome>/parcial", views.instance_status_partial, name="instance-status-partial"),
     path("instancias/<str:nome>/estado", views.instance_state, name="instance-state"),
     path("instancias/<str:nome>/reconectar", views.instance_reconnect, name="instance-reconnect"),
+    path("instancias/<str:nome>/migrar", views.instance_drain, name="instance-drain"),
+    path("instancias/<str:nome>/migracoes/<int:lote>/desfazer", views.migration_undo, name="instance-migration-undo"),
     path("webhooks/evolution", evolution_webhook, name="evolution-webhook"),
 ]

@@ -13,12 +13,22 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from instances.doctor_moves import migrate, undo
 from instances.fleet import status_label, status_note
-from instances.models import Instance, status_emoji
-from instances.pages import NAME_SLOT, StatusArea, instance_page, instance_with_usage, overview_page
+from instances.models import Instance, MigrationBatch, MigrationReason, status_emoji
+from instances.pages import (
+    NAME_SLOT,
+    StatusArea,
+    doctor_moves_area,
+    instance_page,
+    instance_with_usage,
+    open_unstable_ids,
+    overview_page,
+)
 from instances.reconnect import Outcome, pop_pending, probe_now, remember_pending, request_reconnect
 
 RECONNECT_PERMISSION = "instances.reconnect_instance"
+MIGRATE_PERMISSION = "instances.migrate_doctors"
 
 
 def _not_found(request: HttpRequest, name: str) -> HttpResponse:
@@ -66,6 +76,8 @@ def instance_detail(request: HttpRequest, nome: str) -> HttpResponse:
         "pending": pop_pending(request.session, instance),
         "may_reconnect": request.user.has_perm(RECONNECT_PERMISSION),
         "may_schedule": request.user.has_perm("alerts.add_maintenancewindow"),
+        "moves": doctor_moves_area(instance),
+        "may_migrate": request.user.has_perm(MIGRATE_PERMISSION),
     }
     return render(request, "fleet/instance.html", context)
 
@@ -133,3 +145,44 @@ def instance_reconnect(request: HttpRequest, nome: str) -> HttpResponse:
     else:
         messages.error(request, result.message)
     return HttpResponseRedirect(reverse("instance-detail", args=[instance.name]) + "#reconnect")
+
+
+def _back_to_moves(instance: Instance) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("instance-detail", args=[instance.name]) + "#doctor-moves")
+
+
+@login_required
+@require_POST
+def instance_drain(request: HttpRequest, nome: str) -> HttpResponse:
+    """Move the instance's doctors to eligible instances with room (the ban's algorithm, by hand)."""
+    if not request.user.has_perm(MIGRATE_PERMISSION):
+        raise PermissionDenied("Sem permissão para migrar médicos.")
+    instance = Instance.objects.filter(name=nome).first()
+    if instance is None:
+        return _not_found(request, nome)
+    batch = migrate(instance, MigrationReason.DRAINED, request.user, unstable=open_unstable_ids())
+    assert batch is not None  # only a ban is migrated once; a drain always makes its batch
+    if batch.stranded:
+        messages.warning(request, f"Migração de {instance.name}: {batch.summary}.")
+    else:
+        messages.success(request, f"Migração de {instance.name}: {batch.summary}.")
+    return _back_to_moves(instance)
+
+
+@login_required
+@require_POST
+def migration_undo(request: HttpRequest, nome: str, lote: int) -> HttpResponse:
+    """Move the doctors of one batch back, those still where the batch put them."""
+    if not request.user.has_perm(MIGRATE_PERMISSION):
+        raise PermissionDenied("Sem permissão para desfazer migrações de médicos.")
+    batch = MigrationBatch.objects.select_related("instance").filter(pk=lote, instance__name=nome).first()
+    if batch is None:
+        return _not_found(request, nome)
+    restored = undo(batch, request.user)
+    if restored is None:
+        messages.info(request, "Esta migração já tinha sido desfeita.")
+    else:
+        left = batch.moved - restored
+        note = f"; {left} já estavam em outra instância e ficaram onde estão" if left else ""
+        messages.success(request, f"Migração desfeita: {restored} médico(s) de volta a {batch.instance.name}{note}.")
+    return _back_to_moves(batch.instance)

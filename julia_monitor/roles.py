@@ -1,7 +1,7 @@
 """The portal's three roles as Django groups: viewers, operators and administrators.
 
 Pages only need a login (viewers see everything); the groups decide who may act:
-operators acknowledge, resolve and reconnect; administrators also manage the fleet, doctors,
+operators acknowledge, resolve, reconnect and migrate doctors; administrators also manage the fleet, doctors,
 API keys and people in the Django admin. The groups are defined here and rewritten on every
 ``migrate`` (``ensure_roles``), so a custom set of permissions belongs in another group.
 """
@@ -31,6 +31,7 @@ OPERATOR_PERMISSIONS = (
     "alerts.change_maintenancewindow",
     "instances.reconnect_instance",
     "instances.report_usage",
+    "instances.migrate_doctors",
 )
 ADMIN_MANAGED_MODELS = (
     "instances.instance",

@@ -357,6 +357,8 @@ GATEWAY_ALERT_AFTER_SECONDS = env_int("GATEWAY_ALERT_AFTER_SECONDS", 90, minimum
 # "Instância instável": this many drops from connected within the window, however short each.
 FLAP_DROPS = env_int("FLAP_DROPS", 3, minimum=2)
 FLAP_WINDOW_MINUTES = env_int("FLAP_WINDOW_MINUTES", 15, minimum=1)
+# A banned instance's doctors move to healthy numbers with room (instances/doctor_moves.py).
+MIGRATE_DOCTORS_ON_BAN = env_bool("MIGRATE_DOCTORS_ON_BAN", True)
 CAPACITY_ALERT_PCT = env_float("CAPACITY_ALERT_PCT", 80.0, minimum=1.0)
 CONSECUTIVE_FAILURES_ALERT = env_int("CONSECUTIVE_FAILURES_ALERT", 5, minimum=1)
 # Capacity forecast (docs/forecast.md): no forecast before this many minutes and messages in

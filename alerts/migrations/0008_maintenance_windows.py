@@ -16,11 +16,6 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AlterField(
-            model_name='alert',
-            name='state',
-            field=models.CharField(choices=[('firing', 'Disparado'), ('acknowledged', 'Reconhecido'), ('resolved', 'Resolvido'), ('held', 'Retido pela manutenção'), ('released', 'Enviado ao fim da manutenção')], default='firing', max_length=16, verbose_name='estado'),
-        ),
-        migrations.AlterField(
             model_name='alertevent',
             name='kind',
             field=models.CharField(choices=[('opened', 'Aberto'), ('updated', 'Atualizado'), ('suppressed', 'Suprimido (contado por outro alerta)'), ('notified', 'Notificado'), ('reminded', 'Lembrete'), ('delivery_failed', 'Falha de entrega'), ('delivery_gave_up', 'Entrega esgotou tentativas'), ('delivery_resumed', 'Entrega retomada após interrupção'), ('requeued', 'Reenfileirado'), ('acknowledged', 'Reconhecido'), ('resolved', 'Resolvido'), ('held', 'Retido pela manutenção'), ('released', 'Enviado ao fim da manutenção')], max_length=20, verbose_name='evento'),

@@ -1,6 +1,7 @@
 """The instances app's models, one module per concern; import them from here."""
 
 from instances.models.access import AccessChange, ApiKey, hash_api_key
+from instances.models.doctors import DoctorMove, MigrationBatch, MigrationReason
 from instances.models.fleet import (
     CLOCK_SKEW_TOLERANCE,
     LAST_MESSAGE_RESOLUTION,
@@ -31,8 +32,11 @@ __all__ = [
     "ApiKey",
     "CheckCycle",
     "Doctor",
+    "DoctorMove",
     "Instance",
     "InstanceQuerySet",
+    "MigrationBatch",
+    "MigrationReason",
     "MonitorLease",
     "OperatorAction",
     "SentMessage",

@@ -164,6 +164,7 @@ class Instance(models.Model):
         permissions = [
             ("reconnect_instance", "Pode pedir a reconexão (QR code) de uma instância"),
             ("report_usage", "Pode registrar mensagens enviadas pela API"),
+            ("migrate_doctors", "Pode migrar os médicos de uma instância e desfazer uma migração"),
         ]
 
     def __str__(self) -> str:

@@ -64,6 +64,8 @@ DECISIONS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     # Actions: POST only; a viewer is refused, operators and above may act.
     # (a GET is refused for its method before anyone is asked to log in, except where the login comes first)
     "instance-reconnect": (people(405, LOGIN), {**people(None, LOGIN), "visualizador": 403}),
+    "instance-drain": (people(405, LOGIN), {**people(None, LOGIN), "visualizador": 403}),
+    "instance-migration-undo": (people(405, LOGIN), {**people(None, LOGIN), "visualizador": 403}),
     "alert-acknowledge": (everyone(405), {**people(None, LOGIN), "visualizador": 403}),
     "alert-resolve": (everyone(405), {**people(None, LOGIN), "visualizador": 403}),
     "maintenance-schedule": (people(405, LOGIN), {**people(None, LOGIN), "visualizador": 403}),
@@ -82,6 +84,7 @@ DECISIONS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "dashboard:list_instances": (api(OK), None),
     "dashboard:instance_detail": (api(OK), None),
     "dashboard:list_alerts": (api(OK), None),
+    "dashboard:list_doctors": (api(OK), None),
     "dashboard:get_alert_detail": (api(OK), None),
     # POST-only operations: the method is checked before the credentials.
     "dashboard:report_usage": (everyone(405), {**api(None), "visualizador": 403}),
@@ -110,6 +113,7 @@ ARGUMENTS = {
     "nome": "zap-01",
     "alert_id": "1",
     "window_id": "1",
+    "lote": "1",
     "object_id": "1",
     "id": "1",
     "pk": "1",

@@ -60,6 +60,7 @@ def test_operators_are_viewers_who_acknowledge_resolve_reconnect_and_schedule_ma
         "alerts.change_maintenancewindow",
         "instances.reconnect_instance",
         "instances.report_usage",
+        "instances.migrate_doctors",
     }
 
 
