@@ -47,12 +47,12 @@ def for_name(url: str, name: str) -> str:
     return url.replace(NAME_SLOT, quote(name, safe=""))
 
 
-# The fill is an SVG rect sized by its width attribute: an inline style="width: …" would need
-# 'unsafe-inline' in the Content-Security-Policy, presentation attributes need nothing.
+# A native <meter> carries the share as an attribute: an inline style="width: …" would need
+# 'unsafe-inline' in the Content-Security-Policy, and an SVG per bar weighs twice as much on a
+# 1,000-row page. Hidden from screen readers: the numbers beside it say the same.
 METER_HTML = (
-    '<div class="meter" data-meter="{label}"><div class="bar" aria-hidden="true">'
-    '<svg viewBox="0 0 100 1" preserveAspectRatio="none" focusable="false">'
-    '<rect class="fill{level}" width="{width}" height="1"/></svg></div>'
+    '<div class="meter" data-meter="{label}"><meter class="fill{level}" max="100" value="{width}" aria-hidden="true">'
+    "</meter>"
     '<span class="text">{used}/{capacity}</span></div>'
 )
 

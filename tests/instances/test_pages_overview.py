@@ -125,8 +125,8 @@ def test_each_row_shows_status_in_words_usage_against_capacity_and_alerts(as_vie
     assert attr(mark, "href") == "/alertas/?instancia=zap-down"
     assert len(find_all(page, "class", "alert-mark")) == 1  # zap-hot's alert is resolved
     assert attr(find(page, "href", "/instancias/zap-hot/"), "href") == "/instancias/zap-hot/"
-    fills = [attr(el, "width") for el in walk(rows["zap-hot"]) if attr(el, "class", "").startswith("fill")]
-    assert fills == ["60", "60"]  # of 100: the bars' SVG viewBox
+    fills = [attr(el, "value") for el in walk(rows["zap-hot"]) if attr(el, "class", "").startswith("fill")]
+    assert fills == ["60", "60"]  # of the meters' max 100
 
 
 @pytest.mark.django_db
