@@ -9,12 +9,12 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template.loader import render_to_string
 
+from julia_monitor.request_guard import JSON_PREFIXES
+
 logger = logging.getLogger(__name__)
 
 DETAIL = "Banco de dados indisponível no momento; tente novamente em instantes."
 RETRY_AFTER_SECONDS = 5
-# Machine clients (the JSON API, Evolution's webhooks) always get JSON.
-JSON_PATHS = ("/dashboard/", "/webhooks/")
 
 
 class DatabaseUnavailableMiddleware:
@@ -37,7 +37,7 @@ class DatabaseUnavailableMiddleware:
             return None
         logger.error("database unavailable, answered 503 to %s %s: %s", request.method, request.path, exception)
         response: HttpResponse
-        if request.path.startswith(JSON_PATHS) or "text/html" not in request.headers.get("Accept", ""):
+        if request.path.startswith(JSON_PREFIXES) or "text/html" not in request.headers.get("Accept", ""):
             response = JsonResponse({"detail": DETAIL}, status=503)
         else:
             # No request context: rendering it would reach for the session and the user, in the database.
