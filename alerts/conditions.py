@@ -254,7 +254,7 @@ def forecast_condition(instance: Instance, periods: Periods) -> Condition | None
         return None
     local = timezone.localtime(day.limit_at)
     shown = local.replace(minute=local.minute - local.minute % FORECAST_STEP_MINUTES, second=0, microsecond=0)
-    at = f"{shown:%H:%M}"
+    at = text.hour_minute(shown)
     margin = timedelta(minutes=settings.FORECAST_ALERT_MARGIN_MINUTES)
     return Condition(
         Rule.CAPACITY_FORECAST,

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from instances.models import Instance, day_start, hour_start
+from julia_monitor.lib import text
 
 
 def hour_end(at: datetime) -> datetime:
@@ -129,15 +130,10 @@ class Forecast:
     def short(self) -> str:
         """Return the overview's note: the limit this pace reaches first, or "" if none."""
         if self.day.limit_at is not None:
-            return f"limite diário às {clock_of(self.day.limit_at)}"
+            return f"limite diário às {text.hour_minute(self.day.limit_at)}"
         if self.hour.limit_at is not None:
-            return f"limite da hora às {clock_of(self.hour.limit_at)}"
+            return f"limite da hora às {text.hour_minute(self.hour.limit_at)}"
         return ""
-
-
-def clock_of(at: datetime) -> str:
-    """Return "16:40": a forecast's moment on São Paulo's clock (always today, or this hour)."""
-    return f"{timezone.localtime(at):%H:%M}"
 
 
 def forecast(
@@ -176,6 +172,6 @@ def describe(p: Pace, period: str) -> str:
     if p.projected is None:
         return "sem previsão"
     if p.limit_at is not None:
-        return f"limite {period} às {clock_of(p.limit_at)} neste ritmo"
+        return f"limite {period} às {text.hour_minute(p.limit_at)} neste ritmo"
     end = "fim da hora" if period == "da hora" else "fim do dia"
     return f"dentro do limite neste ritmo: {p.projected} de {p.capacity} até o {end}"

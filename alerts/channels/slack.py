@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 from slack_sdk.webhook import WebhookClient
@@ -218,10 +217,6 @@ def _button(action_id: str, label: str, alert_id: int, style: str = "") -> dict[
     return button
 
 
-def _at(moment: Any) -> str:
-    return f"{timezone.localtime(moment):%H:%M}"
-
-
 def _actions(item: Item) -> list[dict[str, Any]]:
     """What a reader can do about one alert from Slack, or what someone already did.
 
@@ -234,12 +229,12 @@ def _actions(item: Item) -> list[dict[str, Any]]:
     pk, blocks = alert.pk, []
     if alert.state == AlertState.RESOLVED:
         who = f" por {alert.resolved_by.get_username()}" if alert.resolved_by else ""
-        at = f" às {_at(alert.resolved_at)}" if alert.resolved_at else ""
+        at = f" às {text.hour_minute(alert.resolved_at)}" if alert.resolved_at else ""
         return [{"type": "context", "elements": [_plain(f"{render.RESOLVED_EMOJI} Resolvido{who}{at}", 300)]}]
     buttons = [_button(RESOLVE, "Resolver", pk)]
     if alert.state == AlertState.ACKNOWLEDGED:
         who = f" por {alert.acknowledged_by.get_username()}" if alert.acknowledged_by else ""
-        at = f" às {_at(alert.acknowledged_at)}" if alert.acknowledged_at else ""
+        at = f" às {text.hour_minute(alert.acknowledged_at)}" if alert.acknowledged_at else ""
         blocks.append({"type": "context", "elements": [_plain(f"✅ Reconhecido{who}{at}", 300)]})
     else:
         buttons.insert(0, _button(ACKNOWLEDGE, "Reconhecer", pk, "primary"))

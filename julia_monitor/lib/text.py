@@ -84,6 +84,11 @@ def moment_full(at: datetime) -> str:
     return f"{_local(at):%d/%m/%Y %H:%M:%S}"
 
 
+def hour_minute(at: datetime) -> str:
+    """Return "16:40" on São Paulo's clock, whatever the day: for a moment the reader knows is near."""
+    return f"{_local(at):%H:%M}"
+
+
 def time_of_day(at: datetime) -> str:
     """Return "14:27:05": when, today, something will happen again (a retry)."""
     return f"{_local(at):%H:%M:%S}"
