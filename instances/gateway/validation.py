@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from instances.models import Instance
-from julia_monitor.lib.text import has_invalid_characters
+from julia_monitor.lib.text import has_invalid_characters, one_line
 
 NAME_MAX = Instance._meta.get_field("name").max_length or 100
 NUMBER_MAX = Instance._meta.get_field("phone_number").max_length or 32
@@ -27,22 +27,22 @@ LABEL_MAX = 40
 ZERO_WIDTH_JOINER = "\u200d"  # a format character, but part of ordinary emoji sequences
 
 
-def _is_unsafe(char: str) -> bool:
-    """Controls, line separators and lone surrogates (as everywhere, ``lib.text``), and the
-    invisible format characters (bidi overrides, zero-width spaces) that make one name look like another.
-    """
-    if has_invalid_characters(char):
-        return True
+def _is_invisible(char: str) -> bool:
+    """The format characters (bidi overrides, zero-width spaces) that make one name look like another."""
     return char != ZERO_WIDTH_JOINER and unicodedata.category(char) == "Cf"
 
 
+def _is_unsafe(char: str) -> bool:
+    """Controls, line separators and lone surrogates (as everywhere, ``lib.text``), and the invisible ones."""
+    return has_invalid_characters(char) or _is_invisible(char)
+
+
 def escape_text(value: str) -> str:
-    """Return ``value`` with every control or invisible character written as ``\\xNN``/``\\uNNNN``."""
-    if not any(_is_unsafe(char) for char in value):
-        return value
-    return "".join(
-        (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") if _is_unsafe(c) else c for c in value
-    )
+    """Return ``value`` escaped as every log line is (``one_line``), its invisible characters as ``\\uNNNN`` too."""
+    line = one_line(value)
+    if line.isascii():
+        return line
+    return "".join(f"\\u{ord(c):04x}" if _is_invisible(c) else c for c in line)
 
 
 def safe_label(value: Any) -> str:
