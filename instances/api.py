@@ -26,7 +26,14 @@ from pydantic_core import PydanticCustomError
 from instances.fleet import FleetStatus, InstanceUsage, fleet_overview, status_note
 from instances.forecast import Forecast, instance_forecast
 from instances.models import ApiKey, Instance, Status, status_emoji
-from julia_monitor.lib.api_shapes import INVALID_CHARACTER, Erro, Linha, invalid_character_in
+from julia_monitor.lib.api_shapes import (
+    INVALID_CHARACTER,
+    LINE_CHARACTER,
+    NOT_IN_A_LINE,
+    Erro,
+    Linha,
+    invalid_character_in,
+)
 from julia_monitor.lib.text import percent
 
 router = Router(tags=["instâncias"])
@@ -206,8 +213,7 @@ def instance_detail(request: HttpRequest, nome: Linha) -> dict:
 
 MAX_QUANTITY = 1000
 # Printable text with something besides spaces (the validator strips them, then needs a character).
-_PRINTABLE = r"[^\u0000-\u001f\u007f-\u009f\ud800-\udfff]"
-ID_PATTERN = rf"^{_PRINTABLE}*[^\s\u0000-\u001f\u007f-\u009f\ud800-\udfff]{_PRINTABLE}*$"
+ID_PATTERN = rf"^{LINE_CHARACTER}*[^\s{NOT_IN_A_LINE}]{LINE_CHARACTER}*$"
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 

@@ -60,7 +60,9 @@ def _free_text(value: str) -> str:
 
 
 # The same rules, written in the schema for clients (ECMA-262 regular expressions).
-LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]*$"
+NOT_IN_A_LINE = "\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff"  # a class's ranges, to build patterns from
+LINE_CHARACTER = f"[^{NOT_IN_A_LINE}]"
+LINE_PATTERN = f"^{LINE_CHARACTER}*$"
 TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\ud800-\\udfff]*$"
 
 # A name, an id, a filter: one line of printable text.
