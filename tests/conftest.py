@@ -28,7 +28,7 @@ from instances.checks import CycleSummary, run_cycle
 from instances.models import ApiKey, Instance, Status
 from instances.simulator import GatewaySimulator
 from julia_monitor.roles import assign_role
-from tests.support import FIRST_SEEN
+from tests.support import FIRST_SEEN, PROBE_TIMEOUT
 
 pytest_plugins = ["tests.fakes.plugin"]
 
@@ -169,9 +169,9 @@ SIMULATOR_KEY = "simulator-key"
 
 @pytest.fixture
 def simulated_fleet(settings: Settings, make_instance: Callable[..., Instance]) -> Iterator[GatewaySimulator]:
-    """zap-01…03 open on a simulated gateway (0.5 s timeout), known here as connected for five minutes."""
+    """zap-01…03 open on a simulated gateway (PROBE_TIMEOUT), known here as connected for five minutes."""
     settings.EVOLUTION_API_KEY = SIMULATOR_KEY
-    settings.EVOLUTION_TIMEOUT = 0.5
+    settings.EVOLUTION_TIMEOUT = PROBE_TIMEOUT
     with GatewaySimulator(api_key=SIMULATOR_KEY, seed=1) as sim:
         settings.EVOLUTION_API_URL = sim.url
         seen = timezone.now() - timedelta(minutes=5)

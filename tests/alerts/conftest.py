@@ -16,7 +16,7 @@ from alerts.models import Alert
 from instances.simulator import GatewaySimulator
 from tests.alerts.control_room import API_KEY, SECRET, ControlRoom
 from tests.fakes.slack import FakeSlack
-from tests.support import FIRST_SEEN
+from tests.support import FIRST_SEEN, PROBE_TIMEOUT
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def room(
 ) -> Iterator[ControlRoom]:
     """An empty fleet on a simulated gateway, on the alert timings above."""
     settings.EVOLUTION_API_KEY = API_KEY
-    settings.EVOLUTION_TIMEOUT = 0.5
+    settings.EVOLUTION_TIMEOUT = PROBE_TIMEOUT
     settings.EVOLUTION_WEBHOOK_SECRET = SECRET
     settings.REMINDER_MINUTES = {"critical": 30, "error": 60, "warning": 0}
     monkeypatch.setattr(django_q.conf.Conf, "SYNC", True)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from instances.models import Instance, Status
 from tests.instances.support import API_KEY
+from tests.support import PROBE_TIMEOUT
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def gateway(sim, settings) -> object:
     """The simulator, configured as the portal's gateway with a short probe timeout."""
     settings.EVOLUTION_API_URL = sim.url
     settings.EVOLUTION_API_KEY = API_KEY
-    settings.EVOLUTION_TIMEOUT = 0.5
+    settings.EVOLUTION_TIMEOUT = PROBE_TIMEOUT
     return sim
 
 

@@ -26,6 +26,7 @@ from instances.gateway.states import Observation, resolve
 from instances.models import Instance, Status
 from tests.fakes.common import closed_port
 from tests.instances.support import API_KEY
+from tests.support import PROBE_TIMEOUT
 
 
 def resolve_of(probe: ProbeResult, instance: Instance) -> Observation:
@@ -55,7 +56,7 @@ def test_the_client_reads_its_defaults_from_settings(settings) -> None:
 
 @pytest.fixture
 def client(sim) -> EvolutionClient:
-    return EvolutionClient(sim.url, API_KEY, timeout=0.5, concurrency=20)
+    return EvolutionClient(sim.url, API_KEY, timeout=PROBE_TIMEOUT, concurrency=20)
 
 
 def test_it_lists_the_fleet_with_phone_numbers_and_disconnections(sim, client) -> None:
