@@ -17,6 +17,7 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from julia_monitor.lib.failover_cache import SHARED_CACHE_TABLE, failover_caches
+from julia_monitor.lib.pings import is_http_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -344,6 +345,13 @@ CIRCUIT_FAILURE_THRESHOLD = env_int("CIRCUIT_FAILURE_THRESHOLD", 3, minimum=1)
 CIRCUIT_COOLDOWN_SECONDS = env_int("CIRCUIT_COOLDOWN_SECONDS", 60, minimum=1)
 # How long message ids are kept for de-duplication of gateway retries.
 MESSAGE_ID_RETENTION_DAYS = env_int("MESSAGE_ID_RETENTION_DAYS", 3, minimum=1)
+
+# Dead-man's heartbeat (docs/heartbeat.md): every check cycle pings this Healthchecks-style URL
+# (its path is a secret), ``<url>/fail`` when the cycle failed; empty = off.
+MONITOR_HEARTBEAT_URL = env_str("MONITOR_HEARTBEAT_URL")
+if MONITOR_HEARTBEAT_URL and not is_http_url(MONITOR_HEARTBEAT_URL):
+    raise ImproperlyConfigured("MONITOR_HEARTBEAT_URL must be an http:// or https:// URL with a host.")
+MONITOR_HEARTBEAT_TIMEOUT = env_float("MONITOR_HEARTBEAT_TIMEOUT", 5.0, minimum=0.1)
 
 # How often the overview page refreshes its live part, in seconds.
 OVERVIEW_REFRESH_SECONDS = env_float("OVERVIEW_REFRESH_SECONDS", 5.0, minimum=1.0)
