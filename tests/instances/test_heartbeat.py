@@ -7,6 +7,9 @@ A real local server stands in for Healthchecks and records what reaches it; the 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -21,6 +24,7 @@ from instances.models import CheckCycle, MonitorLease
 from instances.tasks import check_instances
 from tests.fakes.common import closed_port
 from tests.fakes.healthchecks import PING_PATH, FakeHealthchecks, Ping
+from tests.faults.processes import ROOT
 
 
 @pytest.fixture
@@ -179,3 +183,20 @@ def test_the_fail_ping_keeps_a_query_string_after_fail(healthchecks, settings) -
 
     (ping,) = healthchecks.pings
     assert ping.path == f"{PING_PATH}/fail?create=1"
+
+
+@pytest.mark.parametrize("url", ["ftp://hc-ping.com/segredo", "hc-ping.com/segredo", "https:///segredo"])
+def test_a_url_that_is_not_http_stops_the_portal_with_a_clear_error_that_hides_it(url) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**env, "MONITOR_HEARTBEAT_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode != 0
+    assert "MONITOR_HEARTBEAT_URL must be an http:// or https:// URL with a host." in done.stderr
+    assert "segredo" not in done.stderr
