@@ -102,6 +102,9 @@ def test_an_alert_logged_as_json_keeps_its_line_and_carries_its_fields(database)
         "title": "Instância zap-01 BANIDA",
     }
     assert isinstance(alert["alert_id"], int)
+    # The ban's doctor migration, a line about the same instance, carries its figures as keys too.
+    (moves,) = [line for line in lines if line["logger"] == "instances.doctor_moves"]
+    assert (moves["moved"], moves["stranded"], isinstance(moves["batch_id"], int)) == (0, 0, True)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", alert["time"])
 
 
