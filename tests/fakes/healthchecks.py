@@ -26,6 +26,7 @@ class FakeHealthchecks:
     def __init__(self) -> None:
         self.pings: list[Ping] = []
         self.hanging = False
+        self.status = 200  # what it answers; Healthchecks says 404 "not found" for an unknown check
         self._cond = threading.Condition()
         self._release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -72,11 +73,12 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.hanging:
             fake._release.wait(30)
             return
-        self.send_response(200)
+        body = b"OK" if fake.status == 200 else b"not found"
+        self.send_response(fake.status)
         self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", "2")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(b"OK")
+        self.wfile.write(body)
 
     do_GET = do_POST = do_HEAD = _answer
 

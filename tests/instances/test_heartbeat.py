@@ -125,20 +125,33 @@ def test_a_hanging_watcher_holds_the_cycle_no_longer_than_its_timeout(
 ) -> None:
     settings.MONITOR_HEARTBEAT_TIMEOUT = 1.0
     healthchecks.hang()
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.INFO)
 
     started = time.monotonic()
     result = run_task()
     elapsed = time.monotonic() - started
 
-    cycle = CheckCycle.objects.get()
-    pinging = elapsed - (cycle.finished_at - cycle.started_at).total_seconds()
     assert result.startswith("3 verificadas")
     assert len(healthchecks.pings) == 1  # it was asked, and never answered
-    assert 1.0 <= pinging < 1.0 + 1.5
+    host = healthchecks.url.removesuffix(PING_PATH)
+    (gave_up,) = [r for r in caplog.records if r.name.startswith("julia_monitor")]
+    assert gave_up.getMessage() == f"heartbeat: ping to {host} got no answer within 1s"
+    # From the cycle's own last line to the heartbeat giving up: the timeout, and a little more.
+    (cycle_line,) = [r for r in caplog.records if r.name == "instances.checks"]
+    assert 1.0 <= gave_up.created - cycle_line.created < 1.0 + 0.5
+    cycle = CheckCycle.objects.get()
+    assert elapsed < (cycle.finished_at - cycle.started_at).total_seconds() + 1.0 + 3.0  # the evaluation, too
+
+
+def test_a_watcher_that_refuses_the_ping_costs_one_log_line(simulated_fleet, healthchecks, run_task, caplog) -> None:
+    healthchecks.status = 404  # a check deleted in Healthchecks, or a mistyped URL
+    caplog.set_level(logging.WARNING)
+
+    assert run_task().startswith("3 verificadas")
+
     host = healthchecks.url.removesuffix(PING_PATH)
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("julia_monitor")]
-    assert lines == [f"heartbeat: ping to {host} got no answer within 1s"]
+    assert lines == [f"heartbeat: ping to {host} answered HTTP 404"]
 
 
 # Sequences of cycle outcomes, straight through ``report`` (no database): each cycle that ran
