@@ -7,6 +7,7 @@ Everything comes from the environment, with defaults for one small host:
 - ``GUNICORN_TIMEOUT`` (30 s): a worker silent this long is restarted. Every gateway call has its
   own ``EVOLUTION_TIMEOUT`` (5 s) well inside it.
 - ``GUNICORN_ACCESS_LOG`` (``-``, stdout) and ``GUNICORN_ERROR_LOG`` (``-``, stderr).
+- ``LOG_FORMAT`` (``text``): ``json`` writes both logs one JSON object per line, like the portal's.
 - ``BEHIND_TLS_PROXY`` (false): the same switch as the settings'. Only then are ``X-Forwarded-*``
   headers trusted, and only from ``FORWARDED_ALLOW_IPS`` (default: the proxy on this host).
 
@@ -58,3 +59,10 @@ errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
 # The default format's %(r)s is the request line with its query string; %(U)s is the path alone.
 # No %(q)s, %(r)s or %(f)s (a referrer is a whole URL too). %(M)s: duration in milliseconds.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+# The portal's LOG_FORMAT covers gunicorn's own lines too (docs/logs.md).
+log_format = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+if log_format not in {"text", "json"}:
+    raise SystemExit(f"LOG_FORMAT must be one of text, json, got {log_format!r}")
+if log_format == "json":
+    logger_class = "julia_monitor.lib.gunicorn_logs.JsonLogger"

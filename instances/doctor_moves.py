@@ -228,6 +228,7 @@ def migrate(
         batch.moved,
         per_target or "none",
         batch.stranded,
+        extra={"batch_id": batch.pk, "instance_id": source.pk, "moved": batch.moved, "stranded": batch.stranded},
     )
     return batch
 
@@ -286,5 +287,11 @@ def undo(batch: MigrationBatch, user: Any, now: datetime | None = None) -> int |
         )
         MigrationBatch.objects.filter(pk=batch.pk).update(restored=len(back))
     batch.refresh_from_db()
-    logger.info("doctor migration undone: batch %s, %s back to instance #%s", batch.pk, len(back), batch.instance_id)
+    logger.info(
+        "doctor migration undone: batch %s, %s back to instance #%s",
+        batch.pk,
+        len(back),
+        batch.instance_id,
+        extra={"batch_id": batch.pk, "instance_id": batch.instance_id, "restored": len(back)},
+    )
     return len(back)

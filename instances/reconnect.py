@@ -153,7 +153,12 @@ def _claim_probe(instance: Instance, now: datetime) -> bool:
         cache.set(key, stamp, timeout=PROBE_MIN_INTERVAL_SECONDS * 2)
         return True
     except Exception:  # the page keeps answering from the database if the cache is down
-        logger.warning("fleet: probe throttle unavailable, not probing %s", text.one_line(instance.name), exc_info=True)
+        logger.warning(
+            "fleet: probe throttle unavailable, not probing %s",
+            text.one_line(instance.name),
+            exc_info=True,
+            extra={"instance": instance.name},
+        )
         return False
 
 

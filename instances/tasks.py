@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
+from instances import heartbeat
 from instances.checks import run_cycle
 from instances.models import prune_history as prune
 from julia_monitor.lib.schedules import ScheduleSpec
@@ -23,8 +24,14 @@ SCHEDULES: dict[str, ScheduleSpec] = {
 
 
 def check_instances() -> str:
-    """Run one check cycle; the summary line becomes the task's result in the admin."""
-    return str(run_cycle())
+    """Run one check cycle and report it to the heartbeat; the summary line becomes the task's result in the admin."""
+    try:
+        summary = run_cycle()
+    except Exception as exc:
+        heartbeat.report(exc)
+        raise
+    heartbeat.report(summary)
+    return str(summary)
 
 
 def prune_history() -> str:

@@ -17,6 +17,8 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from julia_monitor.lib.failover_cache import SHARED_CACHE_TABLE, failover_caches
+from julia_monitor.lib.logs import FORMATS, logging_config
+from julia_monitor.lib.pings import is_http_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -345,6 +347,13 @@ CIRCUIT_COOLDOWN_SECONDS = env_int("CIRCUIT_COOLDOWN_SECONDS", 60, minimum=1)
 # How long message ids are kept for de-duplication of gateway retries.
 MESSAGE_ID_RETENTION_DAYS = env_int("MESSAGE_ID_RETENTION_DAYS", 3, minimum=1)
 
+# Dead-man's heartbeat (docs/heartbeat.md): every check cycle pings this Healthchecks-style URL
+# (its path is a secret), ``<url>/fail`` when the cycle failed; empty = off.
+MONITOR_HEARTBEAT_URL = env_str("MONITOR_HEARTBEAT_URL")
+if MONITOR_HEARTBEAT_URL and not is_http_url(MONITOR_HEARTBEAT_URL):
+    raise ImproperlyConfigured("MONITOR_HEARTBEAT_URL must be an http:// or https:// URL with a host.")
+MONITOR_HEARTBEAT_TIMEOUT = env_float("MONITOR_HEARTBEAT_TIMEOUT", 5.0, minimum=0.1)
+
 # How often the overview page refreshes its live part, in seconds.
 OVERVIEW_REFRESH_SECONDS = env_float("OVERVIEW_REFRESH_SECONDS", 5.0, minimum=1.0)
 
@@ -407,22 +416,9 @@ CHANNEL_MIN_INTERVAL_SECONDS = env_float("CHANNEL_MIN_INTERVAL_SECONDS", 1.0, mi
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    # One record, one line: outside text (names, ids, gateway errors) cannot forge a second one.
-    "formatters": {
-        "plain": {
-            "()": "julia_monitor.lib.logs.OneLineFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        }
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-        # Failures and lockouts are warnings; every successful login is not worth a line.
-        "axes": {"level": "WARNING"},
-    },
-}
+# text: one human-readable line per record; json: one JSON object per line (docs/logs.md).
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(FORMATS)}, got {LOG_FORMAT!r}")
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+LOGGING_CONFIG = "julia_monitor.lib.logs.configure"
