@@ -49,8 +49,9 @@ def update_rows(rows: dict[int, dict[str, Any]]) -> None:
     """Write each row's own fields (pk -> {field: value}), one UPDATE per batch of rows.
 
     Each field is a CASE with one WHEN per distinct value (not per row) and the column itself
-    as the default: 10,000 new instances seen connected at the same moment are one short
-    statement, and a row keeps every field it was not given.
+    as the default, so a row keeps every field it was not given; a value every row of the
+    batch gets is set plainly. 10,000 new instances seen connected at the same moment are ten
+    short statements.
     """
     names = sorted({name for values in rows.values() for name in values})
     if not names:
@@ -68,6 +69,10 @@ def update_rows(rows: dict[int, dict[str, Any]]) -> None:
                 continue
             field = Instance._meta.get_field(name)
             assert isinstance(field, Field)  # a column, never a relation's reverse side
+            if len(pks_by_value) == 1 and len(next(iter(pks_by_value.values()))) == len(batch):
+                # One value for every row (a discovery's status and moment): no CASE to evaluate.
+                assignments[name] = Value(next(iter(pks_by_value)), output_field=field)
+                continue
             whens = [When(pk__in=pks, then=Value(value, output_field=field)) for value, pks in pks_by_value.items()]
             case = Case(*whens, default=F(name), output_field=field)
             # As bulk_update does: PostgreSQL cannot always infer a CASE's type from its parameters.
