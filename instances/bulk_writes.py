@@ -1,8 +1,8 @@
 """Writes about many instances in a few statements, whatever the size of the fleet.
 
 A cycle that discovers 10,000 numbers, or sees hundreds drop at once (a gateway restart),
-must not write them one row at a time: one INSERT for the history rows and one UPDATE per
-batch of instances, so the write phase costs about the same for 20 rows or 20,000.
+must not write them one row at a time: one INSERT for the history rows and a few UPDATEs per
+batch of instances, so the write phase costs about the same queries for 20 rows or 20,000.
 
 Each function here raises on a database error and writes nothing of the batch that failed
 (its own savepoint); the callers then retry that batch row by row through
@@ -18,8 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Field, Value, When
-from django.db.models.functions import Cast
+from django.db.models import Field
 
 from instances.models import Instance, StatusChange, StatusUpdate
 
@@ -46,53 +45,72 @@ def batches(items: Sequence[T], size: int = BATCH_SIZE) -> Iterator[Sequence[T]]
 
 
 def update_rows(rows: dict[int, dict[str, Any]]) -> None:
-    """Write each row's own fields (pk -> {field: value}), one UPDATE per batch of rows.
+    """Write each row's own fields (pk -> {field: value}) in one UPDATE per batch of rows given the same fields.
 
-    Each field is a CASE with one WHEN per distinct value (not per row) and the column itself
-    as the default, so a row keeps every field it was not given; a value every row of the
-    batch gets is set plainly. 10,000 new instances seen connected at the same moment are ten
-    short statements.
+    ``UPDATE … FROM (VALUES …)``: one join, linear in the rows whatever their values, where a
+    CASE with a WHEN per row costs rows × rows (10,000 distinct disconnection dates: 0.9 s, not 22 s).
+    Rows given the same fields go together: a cycle's changes fall into a handful of groups.
     """
-    names = sorted({name for values in rows.values() for name in values})
-    if not names:
-        return
-    items = list(rows.items())
-    cast = connection.features.requires_casted_case_in_updates
-    for batch in batches(items, _rows_per_statement(len(names))):
-        assignments = {}
-        for name in names:
-            pks_by_value: dict[Any, list[int]] = defaultdict(list)
-            for pk, values in batch:
-                if name in values:
-                    pks_by_value[values[name]].append(pk)
-            if not pks_by_value:
-                continue
-            field = Instance._meta.get_field(name)
-            assert isinstance(field, Field)  # a column, never a relation's reverse side
-            if len(pks_by_value) == 1 and len(next(iter(pks_by_value.values()))) == len(batch):
-                # One value for every row (a discovery's status and moment): no CASE to evaluate.
-                assignments[name] = Value(next(iter(pks_by_value)), output_field=field)
-                continue
-            whens = [When(pk__in=pks, then=Value(value, output_field=field)) for value, pks in pks_by_value.items()]
-            case = Case(*whens, default=F(name), output_field=field)
-            # As bulk_update does: PostgreSQL cannot always infer a CASE's type from its parameters.
-            assignments[name] = Cast(case, output_field=field) if cast else case
-        Instance.objects.filter(pk__in=[pk for pk, _ in batch]).update(**assignments)
+    groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for pk, values in rows.items():
+        if values:
+            groups[tuple(sorted(values))].append((pk, values))
+    for names, group in groups.items():
+        fields = [_column(name) for name in names]
+        for batch in batches(group, _rows_per_statement(len(fields))):
+            _update_from_values(fields, batch)
+
+
+def _column(name: str) -> Field[Any, Any]:
+    field = Instance._meta.get_field(name)
+    assert isinstance(field, Field)  # a column, never a relation's reverse side
+    return field
+
+
+def _update_from_values(fields: list[Field[Any, Any]], batch: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    quote = connection.ops.quote_name
+    table, pk = quote(Instance._meta.db_table), Instance._meta.pk
+    # PostgreSQL needs the types (a VALUES column of NULLs would be text); SQLite's CAST would
+    # mangle dates and needs none.
+    typed = connection.vendor == "postgresql"
+
+    def placeholder(field: Field[Any, Any]) -> str:
+        return f"%s::{field.db_type(connection)}" if typed else "%s"
+
+    def prepared(field: Field[Any, Any], value: Any) -> Any:
+        return field.get_db_prep_save(value, connection=connection)
+
+    # A value every row gets (a discovery's status and moment) is set once, not carried per row.
+    same = [f for f in fields if len({values[f.name] for _pk, values in batch}) == 1]
+    varying = [f for f in fields if f not in same]
+    assignments = [f"{quote(f.column)} = {placeholder(f)}" for f in same]
+    # VALUES names its columns column1, column2 … on PostgreSQL and SQLite alike.
+    assignments += [f"{quote(f.column)} = v.column{i}" for i, f in enumerate(varying, start=2)]
+    row = "({})".format(", ".join(placeholder(f) for f in [pk, *varying]))
+    rows, where = ", ".join([row] * len(batch)), f"{table}.{quote(pk.column)} = v.column1"
+    # Identifiers from the model's own metadata; every value is a parameter.
+    sql = f"UPDATE {table} SET {', '.join(assignments)} FROM (VALUES {rows}) AS v WHERE {where}"  # noqa: S608
+    first = batch[0][1]
+    params = [prepared(f, first[f.name]) for f in same]
+    params += [param for key, values in batch for param in [key, *(prepared(f, values[f.name]) for f in varying)]]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _rows_per_statement(fields: int) -> int:
-    """Return how many rows one UPDATE may carry: each row costs at most 1 + 2 × fields parameters."""
+    """Return how many rows one statement may carry: each row is 1 + ``fields`` parameters."""
     limit = connection.features.max_query_params  # SQLite's 999; PostgreSQL has none here
-    return BATCH_SIZE if limit is None else max(1, min(BATCH_SIZE, limit // (1 + 2 * fields)))
+    return BATCH_SIZE if limit is None else max(1, min(BATCH_SIZE, limit // (1 + fields)))
 
 
 def record_statuses(observed: Sequence[Observed], at: datetime) -> list[StatusChange]:
     """Record a batch of the cycle's observations as ``Instance.record_status`` would, one by one.
 
     The same rules (``Instance.status_update``) on rows locked by one SELECT … FOR UPDATE, so a
-    status webhook racing the cycle is recorded once; then one INSERT for the history and one
-    UPDATE for the rows. The caller's instances are left as written, as ``record_status``
-    leaves them. One observation per instance; return the changes in the order observed.
+    status webhook racing the cycle is recorded once; then one INSERT for the history and an
+    UPDATE per group of rows given the same fields. The caller's instances are left as written,
+    as ``record_status`` leaves them. One observation per instance; return the changes in the
+    order observed.
     """
     wanted = {seen.instance.pk: seen for seen in observed}
     with transaction.atomic():
