@@ -114,7 +114,7 @@ def record_statuses(observed: Sequence[Observed], at: datetime) -> list[StatusCh
     """
     wanted = {seen.instance.pk: seen for seen in observed}
     with transaction.atomic():
-        # Locked in pk order, the order any other batch writer locks them in.
+        # Locked in pk order, so two writers of many rows never wait on each other in a circle.
         current = {row.pk: row for row in Instance.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
         updates: dict[int, StatusUpdate] = {}
         for pk, seen in wanted.items():
@@ -128,8 +128,9 @@ def record_statuses(observed: Sequence[Observed], at: datetime) -> list[StatusCh
         update_rows({pk: update.fields for pk, update in updates.items()})
     for pk, seen in wanted.items():
         row = current[pk]
-        for name, value in updates[pk].fields.items() if pk in updates else ():
-            setattr(row, name, value)
+        if pk in updates:
+            for name, value in updates[pk].fields.items():
+                setattr(row, name, value)
         for field in Instance._meta.concrete_fields:
             setattr(seen.instance, field.attname, getattr(row, field.attname))
     return changes
