@@ -39,6 +39,7 @@ class Measure:
     label: str
     wall: float = 0.0
     network: float = 0.0
+    read: float = 0.0
     queries_read: int = 0
     queries_network: int = 0
     queries_write: int = 0
@@ -174,6 +175,7 @@ def measured_cycle(label: str, client: Any) -> Measure:
         async def timed_talk(*args: Any) -> Any:
             measure.queries_read = queries()
             started = time.monotonic()
+            measure.read = started - cycle_started
             try:
                 return await talk(*args)
             finally:
@@ -182,9 +184,9 @@ def measured_cycle(label: str, client: Any) -> Measure:
 
         checks._talk_to_gateway = timed_talk
         try:
-            started = time.monotonic()
+            cycle_started = time.monotonic()
             measure.summary = checks.run_cycle(client=client)
-            measure.wall = time.monotonic() - started
+            measure.wall = time.monotonic() - cycle_started
         finally:
             checks._talk_to_gateway = talk
         measure.queries_write = queries() - measure.queries_read - measure.queries_network
@@ -286,6 +288,12 @@ def report(measures: list[Measure], timeout: float) -> int:
         print(
             f"{m.label:<14}{m.wall:>7.2f}s{m.network:>7.2f}s{s.probed:>8}{s.online:>8}{s.failures:>8}"
             f"{len(s.changes):>10}  leitura {m.queries_read}, rede {m.queries_network}, escrita {m.queries_write}"
+        )
+    first = measures[0]
+    if first.summary.gateway_ok and not first.summary.skipped:
+        print(
+            f"descoberta ({first.summary.discovered} novas): escrita {first.wall - first.read - first.network:.2f}s "
+            f"em {first.queries_write} consultas (leitura {first.read:.2f}s, rede {first.network:.2f}s)"
         )
     steady = measures[1:]
     worst = max(m.wall for m in steady)

@@ -2,7 +2,8 @@
 
 Three phases, so no transaction or row lock is held across the network wait and no ORM call
 runs inside the event loop: read the fleet (ORM), talk to the gateway (``asyncio.run``),
-write the results (ORM, a handful of batched UPDATEs plus one ``record_status`` per change).
+write the results (ORM, a handful of batched UPDATEs; status changes one by one, or in bulk
+when many change at once).
 A lease keeps two workers from running the cycle at once; the "gateway" circuit keeps a
 dead gateway from being hammered every minute.
 
@@ -25,6 +26,7 @@ from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from instances.bulk_writes import Observed, batches, record_statuses
 from instances.discovery import discover, sync_gateway_rows
 from instances.gateway import (
     EvolutionClient,
@@ -180,10 +182,12 @@ def record_view(view: GatewayView, instances: dict[str, Instance], now: datetime
 
 
 NOT_LISTED = "o gateway não lista mais esta instância"
+# From this many status changes in one cycle they are written in bulk (``_observe_all``).
+BULK_FROM = 20
 
 
 def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datetime, summary: CycleSummary) -> None:
-    """Write every probe result: a ``record_status`` per change, batched UPDATEs for the rest.
+    """Write every probe result: the status changes (``_observe_all``), batched UPDATEs for the rest.
 
     A failed probe is not a reading. An instance the gateway no longer lists is ``unknown`` at
     once; one whose readings stop is ``unknown`` once the last one is STATUS_STALE_AFTER_SECONDS
@@ -193,6 +197,7 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
     unchanged: dict[Status, list[Instance]] = defaultdict(list)
     failed: dict[str, list[Instance]] = defaultdict(list)
     unreadable: list[tuple[Instance, str]] = []
+    observed: list[Observed] = []
     for name, probe in view.probes.items():
         inst = instances.get(name)
         if inst is None:
@@ -200,7 +205,7 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
         if not probe.ok:
             summary.failed[name] = probe.error
             if name not in view.rows:
-                _observe(inst, Status.UNKNOWN, NOT_LISTED, now, summary)
+                observed.append(Observed(inst, Status.UNKNOWN, NOT_LISTED))
             else:
                 failed[probe.error[:300]].append(inst)
                 unreadable.append((inst, probe.error))
@@ -209,7 +214,7 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
         if settled_status(inst.status, seen.status) == inst.status:
             unchanged[Status(inst.status)].append(inst)
             continue
-        _observe(inst, seen.status, seen.reason, now, summary)
+        observed.append(Observed(inst, seen.status, seen.reason))
 
     read = [inst for insts in unchanged.values() for inst in insts]
     update_all(
@@ -230,7 +235,8 @@ def _record_probes(view: GatewayView, instances: dict[str, Instance], now: datet
     nothing_read = not any(probe.ok for probe in view.probes.values())
     for inst, error in unreadable:
         if inst.status != Status.UNKNOWN and (nothing_read or not is_fresh(inst.last_read_at, now)):
-            _observe(inst, Status.UNKNOWN, _unread_reason(inst, error), now, summary, read=False)
+            observed.append(Observed(inst, Status.UNKNOWN, _unread_reason(inst, error), read=False))
+    _observe_all(observed, now, summary)
     summary.probed = len(view.probes)
     summary.failures = len(summary.failed)
 
@@ -257,6 +263,26 @@ def _record_failures(failed: dict[str, list[Instance]], now: datetime, summary: 
                 "last_error": error_of[inst.pk],
             },
         )
+
+
+def _observe_all(observed: list[Observed], now: datetime, summary: CycleSummary) -> None:
+    """Record the cycle's status changes: in bulk when many change at once, else one by one.
+
+    A batch the database refuses is retried one by one, so only the bad row is lost. Below
+    BULK_FROM the bulk path would save a handful of queries, and one savepoint per change
+    keeps each change's failure its own.
+    """
+    if len(observed) < BULK_FROM:
+        for seen in observed:
+            _observe(seen.instance, seen.status, seen.reason, now, summary, read=seen.read)
+        return
+    for batch in batches(observed):
+        try:
+            summary.changes.extend(record_statuses(batch, now))
+        except Exception:
+            logger.exception("check cycle: recording %d status changes at once failed, retrying one by one", len(batch))
+            for seen in batch:
+                _observe(seen.instance, seen.status, seen.reason, now, summary, read=seen.read)
 
 
 def _observe(inst: Instance, status: str, reason: str, now: datetime, summary: CycleSummary, read: bool = True) -> None:

@@ -1,7 +1,8 @@
 """What the gateway's list of instances changes here: new instances, phone numbers, the last disconnection.
 
-Only rows that passed validation get here (``instances.gateway.validation``); every write is
-guarded (``instances.guarded``) so one row that still fails to save costs only itself.
+Only rows that passed validation get here (``instances.gateway.validation``). Writes go in
+batches (``instances.bulk_writes``); a batch that fails is retried row by row, each row guarded
+(``instances.guarded``), so one row that still fails to save costs only itself.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 
+from instances.bulk_writes import batches, update_rows
 from instances.gateway import GatewayInstance
 from instances.gateway.states import reason_for
 from instances.guarded import safely
@@ -45,13 +47,16 @@ def discover(
     if not new:
         return 0
     # ignore_conflicts: an operator may have added the same name a moment ago.
-    try:
-        with transaction.atomic():
-            Instance.objects.bulk_create(new, ignore_conflicts=True)
-    except Exception:
-        logger.exception("registering new instances failed, retrying one by one")
-        for inst in new:
-            safely(errors, inst.name, functools.partial(Instance.objects.bulk_create, [inst], ignore_conflicts=True))
+    for batch in batches(new):
+        try:
+            with transaction.atomic():
+                Instance.objects.bulk_create(batch, ignore_conflicts=True)
+        except Exception:
+            logger.exception("registering %d new instances failed, retrying one by one", len(batch))
+            for inst in batch:
+                safely(
+                    errors, inst.name, functools.partial(Instance.objects.bulk_create, [inst], ignore_conflicts=True)
+                )
     created = Instance.objects.filter(name__in=[inst.name for inst in new])
     instances.update({inst.name: inst for inst in created})
     return len([inst for inst in new if inst.name not in errors])
@@ -67,13 +72,14 @@ def _reason(row: GatewayInstance) -> str:
 def sync_gateway_rows(
     rows: dict[str, GatewayInstance], instances: dict[str, Instance], now: datetime, errors: dict[str, str]
 ) -> None:
-    """Fill an empty phone number and keep the gateway's last disconnection (one UPDATE per real change).
+    """Fill an empty phone number and keep the gateway's last disconnection (an UPDATE per batch of changes).
 
     A (code, disconnectionAt) pair the portal has not stored is news, stamped with the
     portal's clock (unless the gateway dates it well before the number was last seen
     connected). A webhook reports the code without the gateway's date: when the row then
     shows the same code, it is the same close, only dated now.
     """
+    changed: list[tuple[Instance, dict[str, object]]] = []
     for name, row in rows.items():
         inst = instances.get(name)
         if inst is None:
@@ -96,7 +102,19 @@ def sync_gateway_rows(
                     disconnection_reason=_reason(row),
                     disconnection_seen_at=inst.last_seen_connected_at if old else now,
                 )
-        update = functools.partial(Instance.objects.filter(pk=inst.pk).update, **fields)
-        if fields and safely(errors, name, update):
+        if fields:
+            changed.append((inst, fields))
+    for batch in batches(changed):
+        try:
+            with transaction.atomic():
+                update_rows({inst.pk: fields for inst, fields in batch})
+        except Exception:
+            logger.exception("syncing %d gateway rows failed, retrying one by one", len(batch))
+            batch = [(inst, fields) for inst, fields in batch if _update_one(inst, fields, errors)]
+        for inst, fields in batch:
             for key, value in fields.items():
                 setattr(inst, key, value)
+
+
+def _update_one(inst: Instance, fields: dict[str, object], errors: dict[str, str]) -> bool:
+    return safely(errors, inst.name, functools.partial(Instance.objects.filter(pk=inst.pk).update, **fields))

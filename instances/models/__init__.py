@@ -1,17 +1,17 @@
 """The instances app's models, one module per concern; import them from here."""
 
 from instances.models.access import AccessChange, ApiKey, hash_api_key
-from instances.models.doctors import DoctorMove, MigrationBatch, MigrationReason
+from instances.models.doctors import Doctor, DoctorMove, MigrationBatch, MigrationReason
 from instances.models.fleet import (
     CLOCK_SKEW_TOLERANCE,
     LAST_MESSAGE_RESOLUTION,
     STATUS_EMOJI,
-    Doctor,
     Instance,
     InstanceQuerySet,
     OperatorAction,
     Status,
     StatusChange,
+    StatusUpdate,
     day_start,
     hour_start,
     is_fresh,
@@ -42,6 +42,7 @@ __all__ = [
     "SentMessage",
     "Status",
     "StatusChange",
+    "StatusUpdate",
     "UsageBucket",
     "day_start",
     "hash_api_key",

@@ -1,10 +1,36 @@
-"""Doctors moved between instances: one ``MigrationBatch`` per migration, one ``DoctorMove`` per doctor."""
+"""Doctors and their moves between instances: one ``MigrationBatch`` per migration, one ``DoctorMove`` per doctor."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from instances.doctor_fields import CRM_HELP, validate_crm
+
+
+class Doctor(models.Model):
+    name = models.CharField("nome", max_length=200)
+    phone_number = models.CharField("telefone", max_length=32, blank=True)
+    preferred_instance = models.ForeignKey(
+        "instances.Instance",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="doctors",
+        verbose_name="instância preferida",
+    )
+    # Optional; stored as ``CRM/UF number`` (see instances/doctor_fields.py).
+    crm = models.CharField("CRM", max_length=20, blank=True, validators=[validate_crm], help_text=CRM_HELP)
+    especialidade = models.CharField("especialidade", max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = "médico"
+        verbose_name_plural = "médicos"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class MigrationReason(models.TextChoices):

@@ -1,7 +1,8 @@
-"""The fleet: instances, their status history and the operators' actions on them, and doctors."""
+"""The fleet: instances, their status history and the operators' actions on them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,6 @@ from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from instances.doctor_fields import CRM_HELP, validate_crm
 from instances.models.usage import (
     ADD_TO_BUCKET,
     RECORD_MESSAGE_ID,
@@ -236,37 +236,57 @@ class Instance(models.Model):
         at = at or timezone.now()
         with transaction.atomic():
             current = Instance.objects.select_for_update().get(pk=self.pk)
-            if at < current.status_since or current.is_old_close(code, code_at):
-                # Out of order, or a retried webhook about a close from before the number was
-                # last seen connected: old news either way.
-                self.refresh_from_db()
-                return None
-            status = settled_status(current.status, status)
-            fields: dict[str, object] = {"last_checked_at": at}
-            if read:
-                fields.update(last_read_at=at, consecutive_failures=0, last_error="")
-            if status == Status.CONNECTED:
-                fields.update(last_seen_connected_at=at, down_since=None)
-            elif current.status == Status.CONNECTED or current.down_since is None:
-                fields["down_since"] = at
-            if code is not None and (code_at is None or (code, code_at) != current.disconnection_pair):
-                fields.update(
-                    disconnection_code=code,
-                    disconnection_at=code_at,
-                    disconnection_reason=reason,
-                    disconnection_seen_at=at,
-                )
-            change = None
-            if current.status != status:
-                fields.update(status=status, status_since=at, status_reason=reason)
-                change = StatusChange.objects.create(
-                    instance=current, old_status=current.status, new_status=status, reason=reason, created_at=at
-                )
-            elif reason and reason != current.status_reason:
-                fields["status_reason"] = reason
-            Instance.objects.filter(pk=self.pk).update(**fields)
+            update = current.status_update(status, reason, at, code, code_at, read)
+            if update is not None:
+                if update.change is not None:
+                    update.change.save()
+                Instance.objects.filter(pk=self.pk).update(**update.fields)
         self.refresh_from_db()
-        return change
+        return update.change if update is not None else None
+
+    def status_update(
+        self,
+        status: str,
+        reason: str,
+        at: datetime,
+        code: int | None = None,
+        code_at: datetime | None = None,
+        read: bool = True,
+    ) -> StatusUpdate | None:
+        """Return what observing ``status`` at ``at`` changes on this row as read; None for old news.
+
+        The rules of ``record_status`` without the database: the caller holds the row locked,
+        saves the change and writes the fields (one row there, many at once in
+        ``instances.bulk_writes``).
+        """
+        if at < self.status_since or self.is_old_close(code, code_at):
+            # Out of order, or a retried webhook about a close from before the number was
+            # last seen connected: old news either way.
+            return None
+        status = settled_status(self.status, status)
+        fields: dict[str, object] = {"last_checked_at": at}
+        if read:
+            fields.update(last_read_at=at, consecutive_failures=0, last_error="")
+        if status == Status.CONNECTED:
+            fields.update(last_seen_connected_at=at, down_since=None)
+        elif self.status == Status.CONNECTED or self.down_since is None:
+            fields["down_since"] = at
+        if code is not None and (code_at is None or (code, code_at) != self.disconnection_pair):
+            fields.update(
+                disconnection_code=code,
+                disconnection_at=code_at,
+                disconnection_reason=reason,
+                disconnection_seen_at=at,
+            )
+        change = None
+        if self.status != status:
+            fields.update(status=status, status_since=at, status_reason=reason)
+            change = StatusChange(
+                instance=self, old_status=self.status, new_status=status, reason=reason, created_at=at
+            )
+        elif reason and reason != self.status_reason:
+            fields["status_reason"] = reason
+        return StatusUpdate(fields, change)
 
     def is_old_close(self, code: int | None, code_at: datetime | None) -> bool:
         """Return True if a reported close (``code`` dated ``code_at`` by the gateway) is old news.
@@ -329,6 +349,14 @@ class Instance(models.Model):
         return [(slot, counts.get(slot, 0)) for slot in slots]
 
 
+@dataclass
+class StatusUpdate:
+    """What one observation changes on an instance's row, and the history row if its status changed."""
+
+    fields: dict[str, object]
+    change: StatusChange | None
+
+
 class StatusChange(models.Model):
     """One change of an instance's status: append-only history and uptime source."""
 
@@ -366,22 +394,3 @@ class OperatorAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.instance_id}"
-
-
-class Doctor(models.Model):
-    name = models.CharField("nome", max_length=200)
-    phone_number = models.CharField("telefone", max_length=32, blank=True)
-    preferred_instance = models.ForeignKey(
-        Instance, models.SET_NULL, null=True, blank=True, related_name="doctors", verbose_name="instância preferida"
-    )
-    # Optional; stored as ``CRM/UF number`` (see instances/doctor_fields.py).
-    crm = models.CharField("CRM", max_length=20, blank=True, validators=[validate_crm], help_text=CRM_HELP)
-    especialidade = models.CharField("especialidade", max_length=100, blank=True)
-
-    class Meta:
-        verbose_name = "médico"
-        verbose_name_plural = "médicos"
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
