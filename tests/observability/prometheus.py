@@ -80,6 +80,8 @@ class PrometheusServer:
         found: list[dict[str, Any]] = []
 
         def up() -> bool:
+            if not self._ready():
+                return False
             found[:] = self.api("targets", state="active")["activeTargets"]
             return bool(found) and all(target["health"] == "up" for target in found)
 
