@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import importlib.util
+import sys
+import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -97,3 +101,20 @@ def test_the_instance_picker_lists_the_fleet(prometheus):
     (metric,) = dashboard.variable_metric_names(variable["definition"])
     names = prometheus.api("label/instance_name/values", **{"match[]": metric})
     assert names == ["zap-01", "zap-02", "zap-03"]
+
+
+def test_the_preview_draws_every_panel_from_prometheus_and_says_it_is_not_grafana(prometheus, monkeypatch):
+    prometheus.wait_until_target_up()
+    spec = importlib.util.spec_from_file_location("grafana_preview", dashboard.DASHBOARD.parent / "preview.py")
+    assert spec and spec.loader
+    preview = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, preview)  # its dataclasses look their module up there
+    spec.loader.exec_module(preview)
+    board = dashboard.load()
+    time.sleep(2)  # a few scrapes, so the lines have more than one point
+    page = preview.render(board, preview.fetch(prometheus.url, board, minutes=1))
+    assert "não é o Grafana" in page
+    for panel in dashboard.panels(board):
+        assert f">{html.escape(panel['title'])}</h" in page, panel["title"]
+    assert "<polygon" in page, "the stacked fleet status is drawn"
+    assert "zap-01 enviadas" in page and "gateway: fechado" in page
