@@ -6,6 +6,7 @@ from itertools import combinations
 
 import pytest
 from django.test import Client
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.observability import dashboard
@@ -18,15 +19,19 @@ def board() -> dict:
     return dashboard.load()
 
 
+def scrape(client: Client, token: str) -> list[Metric]:
+    answer = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.content
+    return list(text_string_to_metric_families(answer.content.decode()))
+
+
 def exposed_names(client: Client, token: str) -> set[str]:
     """Return the metric names a scrape of /metrics declares, parsed as Prometheus parses them.
 
     A family declared without a series (a worker that never beat has no heartbeat age) counts:
     the name is right, the series comes when there is something to say.
     """
-    answer = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 200, answer.content
-    families = list(text_string_to_metric_families(answer.content.decode()))
+    families = scrape(client, token)
     declared = {family.name for family in families if family.type in ("gauge", "unknown")}
     return declared | {sample.name for family in families for sample in family.samples}
 
@@ -128,3 +133,25 @@ def test_every_metric_the_portal_exposes_has_a_place_on_the_dashboard(board, cli
             read |= dashboard.variable_metric_names(variable["definition"])
     unread = exposed_names(client, metrics_token) - read
     assert not unread, f"/metrics exposes {sorted(unread)}, which no panel shows"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("title", "family", "legend"),
+    [
+        ("Status da frota ao longo do tempo", "julia_instances", "{status}"),
+        ("Alertas abertos por regra e severidade", "julia_alerts_open", "{rule} ({severity})"),
+    ],
+)
+def test_statuses_and_alert_rules_are_named_in_portuguese(board, client, metrics_token, title, family, legend):
+    """The series come from machine values (banned, instance_banned); each gets its product name in the legend."""
+    panel = next(panel for panel in dashboard.panels(board) if panel["title"] == title)
+    named = {
+        rule["matcher"]["options"]
+        for rule in panel["fieldConfig"]["overrides"]
+        if rule["matcher"]["id"] == "byName" and any(prop["id"] == "displayName" for prop in rule["properties"])
+    }
+    (metric,) = [metric for metric in scrape(client, metrics_token) if metric.name == family]
+    series = {legend.format(**sample.labels) for sample in metric.samples}
+    assert series, f"{family} has no series"
+    assert not series - named, f"{title}: no Portuguese name for {sorted(series - named)}"
