@@ -104,6 +104,19 @@ RULE_CHANNELS: dict[str, tuple[str, ...]] = {
     Rule.CACHE_UNAVAILABLE: (Channel.SLACK, Channel.LOG),
     Rule.CAPACITY_FORECAST: (Channel.SLACK, Channel.LOG),
 }
+# Each rule's one severity (its condition in ``alerts.conditions`` says the same; a test pins it).
+RULE_SEVERITY: dict[str, str] = {
+    Rule.INSTANCE_OFFLINE: Severity.ERROR,
+    Rule.INSTANCE_BANNED: Severity.CRITICAL,
+    Rule.CAPACITY_HIGH: Severity.WARNING,
+    Rule.ALL_OFFLINE: Severity.CRITICAL,
+    Rule.CONSECUTIVE_FAILURES: Severity.ERROR,
+    Rule.GATEWAY_UNREACHABLE: Severity.CRITICAL,
+    Rule.INSTANCE_UNSTABLE: Severity.WARNING,
+    Rule.GATEWAY_BAD_DATA: Severity.ERROR,
+    Rule.CACHE_UNAVAILABLE: Severity.WARNING,
+    Rule.CAPACITY_FORECAST: Severity.WARNING,
+}
 MANUAL_RESOLVE_RULES = frozenset({Rule.INSTANCE_BANNED})
 # Rules told at most once per episode (their condition's ``since``): once closed, however it
 # closed, they do not open again until a new episode begins (the forecast: once a day).

@@ -17,11 +17,13 @@ from django.utils import timezone
 from ninja import Router, Schema
 from ninja import Status as Response
 
-from alerts.channels import remote_channels
 from alerts.models import ChannelStatus
+from alerts.overview import channel_circuits as circuits_of
+from alerts.overview import remote_channel_names
 from instances.models import CheckCycle, Instance
 from julia_monitor.lib.circuits import CircuitState, circuit_states
 from julia_monitor.lib.failover_cache import redis_problem
+from julia_monitor.worker_health import heartbeat_only, monitor_pulse
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["saúde"])
@@ -64,9 +66,7 @@ def check_instances(report: HealthReport, now: datetime) -> None:
 
 def channel_circuits(now: datetime) -> dict[str, CircuitState]:
     """Return each configured remote channel (Slack, email) as a circuit, as delivery last saw it."""
-    remote = [str(t.channel) for t in remote_channels()]
-    statuses = {s.channel: s for s in ChannelStatus.objects.filter(channel__in=remote)}
-    return {c: statuses[c].circuit_state(now) if c in statuses else CircuitState.CLOSED for c in remote}
+    return circuits_of(ChannelStatus.objects.filter(channel__in=remote_channel_names()), now)
 
 
 def check_circuits(report: HealthReport, now: datetime) -> None:
@@ -103,13 +103,18 @@ def check_redis(report: HealthReport) -> None:
 def check_monitor_and_gateway(report: HealthReport, now: datetime) -> None:
     """The check cycle must have finished recently (or nobody is watching the fleet), and its
     newest run must have reached the gateway: one failed cycle is enough, before any circuit opens.
+
+    The worker's own health rides along in ``details`` (the same query): a dead worker already
+    fails ``monitor`` through the stale cycle, so it is not a check of its own.
     """
     try:
-        last = CheckCycle.last_finished()
+        pulse = monitor_pulse(now)
     except DatabaseError:
         report.checks["monitor"] = False
         report.checks["gateway"] = False
+        report.details["worker"] = heartbeat_only(now).details(now)
         return
+    last = pulse.cycle
     finished = last.finished_at if last else None
     age = (now - finished).total_seconds() if finished is not None else None
     report.checks["monitor"] = not CheckCycle.is_stale(finished, now)
@@ -118,6 +123,7 @@ def check_monitor_and_gateway(report: HealthReport, now: datetime) -> None:
     # No cycle yet says nothing about the gateway; the monitor check already fails for it.
     report.checks["gateway"] = last is None or last.gateway_ok
     report.details["gateway"] = None if last is None else ("respondeu" if last.gateway_ok else "não respondeu")
+    report.details["worker"] = pulse.worker.details(now)
 
 
 def run_health_checks(now: datetime | None = None) -> HealthReport:
@@ -133,6 +139,7 @@ def run_health_checks(now: datetime | None = None) -> HealthReport:
         # Each of these reads the database: asking a database that did not answer again would
         # only make a load balancer's probe wait once more per check.
         report.checks.update(instancias=False, circuits=False, monitor=False, gateway=False)
+        report.details["worker"] = heartbeat_only(now).details(now)  # the cache, not the database
     return report
 
 

@@ -405,6 +405,13 @@ NOTIFICATION_BACKOFF_SECONDS = env_float("NOTIFICATION_BACKOFF_SECONDS", 10.0, m
 NOTIFICATION_BACKOFF_MAX_SECONDS = env_float("NOTIFICATION_BACKOFF_MAX_SECONDS", 600.0, minimum=0.0)
 CHANNEL_MIN_INTERVAL_SECONDS = env_float("CHANNEL_MIN_INTERVAL_SECONDS", 1.0, minimum=0.0)
 
+# --- Metrics (GET /metrics, docs/metrics.md) ----------------------------------------------------
+# Prometheus scrapes with ``Authorization: Bearer <METRICS_TOKEN>`` (or an API key). Empty and no
+# active API key: /metrics does not exist (404). It reveals instance names and the fleet's state.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if not DEBUG and METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters when DEBUG is off.")
+
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

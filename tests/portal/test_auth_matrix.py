@@ -76,6 +76,8 @@ DECISIONS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "evolution-webhook": (everyone(405), everyone(403)),
     # Slack's button presses: Slack's signature, never a login or an API key (unsigned: 401).
     "slack-interactions": (everyone(405), everyone(401)),
+    # Prometheus' scrape: METRICS_TOKEN or an API key as a bearer token (or X-API-Key), never a login.
+    "metrics": ({**everyone(401), "chave": OK}, None),
     # The JSON API.
     "dashboard:health": (everyone((200, 503)), None),
     "dashboard:api-root": (everyone(404), None),
