@@ -7,8 +7,8 @@ stacks, state bands and numbers. The page says, above the panels, that it is suc
 
     python docs/grafana/preview.py --prometheus http://127.0.0.1:9090 --minutes 10
 
-writes ``docs/grafana/preview.html`` and, with Playwright and Chromium (``/usr/bin/chromium``),
-``docs/grafana/preview.png``.
+writes the page to ``test-artifacts/grafana-preview.html`` (not committed) and, with Playwright
+and Chromium (``/usr/bin/chromium``), its screenshot to ``docs/grafana/preview.png``.
 """
 
 from __future__ import annotations
@@ -260,6 +260,7 @@ def main() -> None:
     )
     parser.add_argument("--minutes", type=float, default=10, help="how far back to draw (default 10)")
     parser.add_argument("--out", type=Path, default=HERE / "preview.png", help="the PNG to write")
+    parser.add_argument("--html", type=Path, default=HERE.parents[1] / "test-artifacts" / "grafana-preview.html")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--no-screenshot", action="store_true", help="write only the HTML page")
     args = parser.parse_args()
@@ -268,7 +269,8 @@ def main() -> None:
         panels = fetch(args.prometheus, dashboard, args.minutes)
     except httpx.HTTPError as exc:
         parser.exit(1, f"preview: Prometheus at {args.prometheus} did not answer: {exc}\n")
-    page = args.out.with_suffix(".html")
+    page: Path = args.html
+    page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(render(dashboard, panels), encoding="utf-8")
     print(f"preview: wrote {page}")
     if not args.no_screenshot:
