@@ -88,6 +88,15 @@ class PrometheusServer:
         self._wait(timeout, f"the scrape target up (last seen: {found})", up)
         return found[0]
 
+    def wait_for_scrapes(self, count: int, timeout: float = 30.0) -> None:
+        """Wait until Prometheus has scraped the target ``count`` times (a line needs two points)."""
+
+        def scraped() -> bool:
+            result = self.api("query", query="count_over_time(up[5m])")["result"]
+            return bool(result) and float(result[0]["value"][1]) >= count
+
+        self._wait(timeout, f"{count} scrapes", scraped)
+
     def _ready(self) -> bool:
         try:
             return self.client.get("/-/ready").status_code == 200

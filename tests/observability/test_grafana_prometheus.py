@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import importlib.util
 import sys
-import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -111,10 +110,11 @@ def test_the_preview_draws_every_panel_from_prometheus_and_says_it_is_not_grafan
     monkeypatch.setitem(sys.modules, spec.name, preview)  # its dataclasses look their module up there
     spec.loader.exec_module(preview)
     board = dashboard.load()
-    time.sleep(2)  # a few scrapes, so the lines have more than one point
+    prometheus.wait_for_scrapes(3)  # so the lines have more than one point
     page = preview.render(board, preview.fetch(prometheus.url, board, minutes=1))
     assert "não é o Grafana" in page
     for panel in dashboard.panels(board):
         assert f">{html.escape(panel['title'])}</h" in page, panel["title"]
     assert "<polygon" in page, "the stacked fleet status is drawn"
+    assert "<polyline" in page, "the per-instance lines are drawn"
     assert "zap-01 enviadas" in page and "gateway: fechado" in page
