@@ -8,6 +8,10 @@ the alerting side (one, ``alerts.overview``) and the monitor's pulse (one,
 
 The endpoint exists only when it can be used: with ``METRICS_TOKEN`` set or an active API key.
 Otherwise it is a 404 like any unknown address.
+
+Always Prometheus' text format, even when a scraper prefers OpenMetrics (Prometheus does, by
+default, and reads both): there is nothing here OpenMetrics would add (gauges only, no
+exemplars), and its encoder takes about a third longer over a fleet's thousands of series.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -191,8 +195,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     credential = presented_credential(request)
     # The token costs no query; an API key one (the same check as the JSON API's).
     if credential and (is_token(credential) or ApiKey.authenticate(credential) is not None):
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        return HttpResponse(encoder(registry), content_type=content_type)
+        return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
     if not is_on():
         raise Http404  # off: as if the address did not exist
     return unauthorized()

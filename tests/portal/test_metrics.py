@@ -247,3 +247,23 @@ def test_a_scrape_costs_the_same_few_queries_for_3_and_for_50_instances(
     print("QUERIES", by, small, large)
     assert small == large
     assert large <= 5
+
+
+def test_the_metrics_say_what_the_dashboard_api_says(client, known_fleet, api_key) -> None:
+    with time_machine.travel(NOW, tick=False):
+        families = scrape(client)
+        rows = client.get("/dashboard/instances", HTTP_X_API_KEY=api_key).json()["instancias"]
+
+    shown = {name: status for (name, status), v in values(families["julia_instance_status"]).items() if v == 1}
+    hour = values(families["julia_instance_messages_this_hour"])
+    day = values(families["julia_instance_messages_today"])
+    per_hour = values(families["julia_instance_capacity_per_hour"])
+    per_day = values(families["julia_instance_capacity_per_day"])
+    load = values(families["julia_instance_load_ratio"])
+    for row in rows:
+        name = (row["nome"],)
+        assert shown[row["nome"]] == row["status"]
+        assert row["msgs_hora"] == f"{hour[name]:.0f}/{per_hour[name]:.0f}"
+        assert row["msgs_dia"] == f"{day[name]:.0f}/{per_day[name]:.0f}"
+        assert row["carga"] == f"{load[name] * 100:.1f}%"
+    assert len(rows) == len(shown) == 6

@@ -45,13 +45,13 @@ def test_the_token_as_a_bearer_scrapes(client, token) -> None:
     assert b"julia_instances{" in response.content
 
 
-def test_prometheus_asking_for_openmetrics_gets_it(client, token) -> None:
+def test_prometheus_asking_for_openmetrics_gets_the_text_format_it_also_reads(client, token) -> None:
     accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 
     response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT=accept)
 
-    assert response["Content-Type"].startswith("application/openmetrics-text")
-    assert response.content.endswith(b"# EOF\n")
+    assert response["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
+    assert b"# EOF" not in response.content
 
 
 @pytest.mark.parametrize(
