@@ -10,6 +10,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.observability import dashboard
+from tests.observability.prometheus import SCRAPE_CONFIG
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -155,3 +156,8 @@ def test_statuses_and_alert_rules_are_named_in_portuguese(board, client, metrics
     series = {legend.format(**sample.labels) for sample in metric.samples}
     assert series, f"{family} has no series"
     assert not series - named, f"{title}: no Portuguese name for {sorted(series - named)}"
+
+
+def test_prometheus_is_tested_with_the_scrape_job_the_docs_give():
+    docs = (dashboard.DASHBOARD.parents[1] / "metrics.md").read_text(encoding="utf-8")
+    assert f"```yaml\n{SCRAPE_CONFIG}```" in docs
