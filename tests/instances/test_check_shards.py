@@ -172,3 +172,21 @@ def test_a_whole_fleet_cycle_counts_for_every_shard(gateway: GatewaySimulator, s
     health = run_health_checks()
     assert health.checks["monitor"] is True
     assert health.details["fatias"] == "3/3 em dia"
+
+
+@pytest.mark.django_db
+def test_bad_answers_seen_by_different_shards_are_named_in_one_alert(
+    gateway: GatewaySimulator, worker: Callable[[], AbstractContextManager], settings
+) -> None:
+    settings.CHECK_SHARDS = 2
+    first, second = names_in_two_shards()
+    for name in first + second:
+        gateway.add_instance(name)
+    gateway.set_fault(first[0], "garbage")
+    gateway.set_fault(second[0], "garbage")
+
+    with worker():
+        check_instances()
+
+    alert = Alert.objects.get(rule=Rule.GATEWAY_BAD_DATA)
+    assert f"estado de '{first[0]}'" in alert.message and f"estado de '{second[0]}'" in alert.message
