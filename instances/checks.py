@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Case, F, Value, When
@@ -45,6 +46,9 @@ from julia_monitor.lib import text
 from julia_monitor.lib.circuits import CircuitBreaker
 from julia_monitor.lib.failover_cache import cache_problem
 from julia_monitor.lib.text import plural
+
+if TYPE_CHECKING:
+    from instances.rounds import RoundSummary
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +156,7 @@ def run_cycle(
     return summary
 
 
-def complete_minute(summary: object) -> None:
+def complete_minute(summary: CycleSummary | RoundSummary) -> None:
     """The one place where the minute's check of the whole fleet is complete: tell whoever listens.
 
     Called by a whole-fleet cycle (CHECK_SHARDS=1, ``manage.py check_instances``) with its
