@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", default="50-150", help="answer latency range in ms (default 50-150)")
     parser.add_argument("--hang-share", type=float, default=0.05, help="share of hanging instances (default 0.05)")
     parser.add_argument("--timeout", type=float, default=5.0, help="probe timeout in seconds (default 5)")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="EVOLUTION_CONCURRENCY of each worker (default: the settings')"
+    )
     parser.add_argument("--minutes", type=int, default=3, help="steady minutes measured after a warm-up (default 3)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
@@ -108,10 +111,13 @@ def run(args: argparse.Namespace, simulator_args: list[str], where: str) -> int:
             EVOLUTION_TIMEOUT=f"{args.timeout:g}",
             LOG_LEVEL="WARNING",
         )
+        if args.concurrency:
+            env["EVOLUTION_CONCURRENCY"] = str(args.concurrency)
         print(
             f"rodada: {args.instances} instâncias, {args.shards} fatias, {args.clusters} qclusters × "
             f"{args.workers} workers (broker Redis), latência {args.latency_ms} ms, {len(sim.hanging)} travadas, "
-            f"timeout {args.timeout:g}s, banco {where}; registros em {logs}"
+            f"timeout {args.timeout:g}s, concorrência {env.get('EVOLUTION_CONCURRENCY', 'padrão')} por worker, "
+            f"banco {where}; registros em {logs}"
         )
         for n in range(args.clusters):
             children.start(f"qcluster-{n + 1}", [sys.executable, "manage.py", "qcluster"], env)
