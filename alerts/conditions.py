@@ -135,8 +135,13 @@ class Fleet:
             fleet.cache_failing_since = failing_since(last, "cache_ok")
         # A cycle that could not reach the gateway says nothing about its rows: the last one that did.
         reached = last if last is None or last.gateway_ok else CheckCycle.last_finished(gateway_ok=True)
-        if reached is not None and reached.invalid_rows:
-            fleet.invalid_rows = [str(row) for row in reached.invalid_rows]
+        rows = reached.invalid_rows if reached is not None else []
+        if reached is not None and reached.round_id is not None:
+            # A sharded minute: each shard refused what it saw of its own slice.
+            minute = CheckCycle.objects.filter(round_id=reached.round_id).order_by("shard")
+            rows = list(dict.fromkeys(row for found in minute.values_list("invalid_rows", flat=True) for row in found))
+        if reached is not None and rows:
+            fleet.invalid_rows = [str(row) for row in rows]
             fleet.invalid_since = reached.started_at
         return fleet
 

@@ -13,6 +13,7 @@ blocking new requests once the slot expires; the every-minute cycle's own reques
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -23,6 +24,9 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from alerts.models import EvaluationQueue
+from julia_monitor.lib import text
+
+logger = logging.getLogger(__name__)
 
 QUEUE_NAME = "alert-evaluation"
 TASK = "alerts.tasks.evaluate_and_deliver"
@@ -51,7 +55,14 @@ def request_evaluation() -> bool:
     if rows.filter(free).update(queued_until=slot) != 1:
         return False
     # The slot's expiry doubles as the claim's token: the task frees the slot only if it is still its own.
-    async_task(TASK, slot=slot, task_name="avaliar-alertas")
+    try:
+        async_task(TASK, slot=slot, task_name="avaliar-alertas")
+    except Exception as exc:
+        # The broker (Redis, when REDIS_URL is set) is unreachable: free the slot so the next
+        # request tries again, and never fail the webhook or cycle that asked.
+        rows.filter(queued_until=slot).update(queued_until=None)
+        logger.error("alert evaluation not queued, the task broker failed: %s", text.one_line(exc))
+        return False
     return True
 
 

@@ -295,7 +295,8 @@ def main() -> int:
     try:
         with bench_database() as where:
             print(
-                f"database: {where}; web: {args.server}, worker: qcluster (ORM broker); started {started:%H:%M:%S}",
+                f"database: {where}; web: {args.server}, worker: qcluster "
+                f"({'Redis' if os.environ.get('REDIS_URL') else 'ORM'} broker); started {started:%H:%M:%S}",
                 flush=True,
             )
             ok = measure(args, logs)

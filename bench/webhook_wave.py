@@ -23,8 +23,8 @@ name, evaluations run (``evaluate_and_deliver`` tasks that ended well, counted i
 log and in django-q2's ``Success`` table, which keeps only its last ``save_limit`` rows), and how
 late the cycle started against ``Schedule.next_run``, split into django-q2's scheduler tick (it
 looks at schedules every 30 s) and the wait in the queue behind the wave's tasks. The ORM broker
-hands tasks out in no set order, so that wait depends on the queue's depth and on luck: the
-depth is printed too.
+(no REDIS_URL) hands tasks out in no set order, so that wait depends on the queue's depth and on
+luck: the depth is printed too. With REDIS_URL the broker is Redis, first in, first out.
 
 ``--no-coalesce`` measures the old behaviour for comparison: the web server's status receiver
 is rewired to queue one evaluation per webhook (the worker is unchanged). Exit status 1 if a
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 import tempfile
@@ -112,16 +113,21 @@ def processed_evaluations(children: Children) -> int:
     return path.read_text(errors="replace").count(PROCESSED) if path.exists() else 0
 
 
+def queue_depth() -> int:
+    """Return the tasks waiting in the broker: the database's with the ORM broker, Redis's with REDIS_URL."""
+    from django_q.brokers import get_broker
+
+    return get_broker().queue_size() or 0
+
+
 def wait_for_first_cycle(children: Children) -> None:
     """Wait until the worker has run its first check cycle and the evaluation it asked for."""
-    from django_q.models import OrmQ
-
     from instances.models import CheckCycle
 
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
         children.check_alive()
-        if CheckCycle.objects.filter(finished_at__isnull=False).exists() and not OrmQ.objects.exists():
+        if CheckCycle.objects.filter(finished_at__isnull=False).exists() and not queue_depth():
             return
         time.sleep(0.5)
     raise RuntimeError(f"no check cycle within {BOOT_TIMEOUT:g} s:\n{children.tail('qcluster')}")
@@ -204,7 +210,7 @@ class CycleWatch:
 
     def poll(self) -> None:
         from django.utils import timezone
-        from django_q.models import OrmQ, Schedule, Task
+        from django_q.models import Schedule, Task
 
         from instances.models import CheckCycle
 
@@ -212,7 +218,7 @@ class CycleWatch:
             task = Schedule.objects.get(name=CYCLE_SCHEDULE).task
             if task != self.previous_task:
                 self.task_id, self.seen_queued = task, timezone.now()
-                self.queue_depth = OrmQ.objects.count()
+                self.queue_depth = queue_depth()
         if self.task_id is not None and self.queued_row is None:
             self.queued_row = Task.objects.filter(id=self.task_id).values_list("started", flat=True).first()
         if not self.finished:
@@ -236,7 +242,6 @@ def settle(fake: Any, cycle: CycleWatch, children: Children, timeout: float) -> 
     Return when the last work ended (``time.monotonic()``), or None on timeout.
     """
     from django.utils import timezone
-    from django_q.models import OrmQ
 
     from alerts.choices import NotificationState
     from alerts.models import Notification
@@ -249,7 +254,7 @@ def settle(fake: Any, cycle: CycleWatch, children: Children, timeout: float) -> 
         if len(fake.messages) != posts:
             posts, quiet_since = len(fake.messages), time.monotonic()
         due_now = Notification.objects.filter(state=NotificationState.PENDING, next_attempt_at__lte=timezone.now())
-        if OrmQ.objects.exists() or due_now.exists():
+        if queue_depth() or due_now.exists():
             quiet_since = max(quiet_since, time.monotonic())
         if cycle.finished and time.monotonic() - quiet_since >= QUIET:
             return quiet_since
@@ -412,7 +417,9 @@ def main() -> int:
         with bench_database() as where:
             mode = "one evaluation per webhook (--no-coalesce)" if args.no_coalesce else "coalesced evaluations"
             print(
-                f"database: {where}; gunicorn + qcluster (ORM broker); {mode}; started {started:%H:%M:%S}", flush=True
+                f"database: {where}; gunicorn + qcluster ({'Redis' if os.environ.get('REDIS_URL') else 'ORM'} broker); "
+                f"{mode}; started {started:%H:%M:%S}",
+                flush=True,
             )
             ok = measure(args, logs)
     except KeyboardInterrupt:

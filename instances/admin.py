@@ -155,8 +155,10 @@ class CheckCycleAdmin(ReadOnlyAdmin):
         "gateway_ok",
         "record_errors",
         "cache_ok",
+        "shard",
+        "shards",
     )
-    list_filter = ("gateway_ok", "cache_ok")
+    list_filter = ("gateway_ok", "cache_ok", "shards")
     date_hierarchy = "started_at"
 
 

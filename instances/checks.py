@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Case, F, Value, When
@@ -41,11 +42,15 @@ from instances.gateway.states import resolve
 from instances.gateway.validation import safe_label
 from instances.guarded import safely, update_all, update_each
 from instances.models import CheckCycle, Instance, MonitorLease, Status, StatusChange, is_fresh, settled_status
+from instances.shards import Shard
 from instances.signals import cycle_finished
 from julia_monitor.lib import text
 from julia_monitor.lib.circuits import CircuitBreaker
 from julia_monitor.lib.failover_cache import cache_problem
 from julia_monitor.lib.text import plural
+
+if TYPE_CHECKING:
+    from instances.rounds import RoundSummary
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +110,19 @@ class GatewayView:
     rejected: list[RejectedRow] = field(default_factory=list)
 
 
-async def _talk_to_gateway(client: EvolutionClient, active_names: list[str], known_names: set[str]) -> GatewayView:
-    """List the fleet once, then probe the active instances plus the ones just discovered."""
+async def _talk_to_gateway(
+    client: EvolutionClient, active_names: list[str], known_names: set[str], shard: Shard | None = None
+) -> GatewayView:
+    """List the fleet once, then probe the active instances plus the ones just discovered.
+
+    A shard keeps only the listed rows in its slice: it registers, syncs and probes those alone.
+    """
+    shard = shard or Shard.WHOLE
     try:
         listed, rejected = await client.afetch_fleet()
     except GatewayUnavailable as exc:
         return GatewayView(error=exc)
-    rows = {row.name: row for row in listed}
+    rows = {row.name: row for row in listed if row.name in shard}
     names = active_names + sorted(rows.keys() - known_names)
     probes = await client.aprobe_all(names)
     return GatewayView(rows=rows, probes=probes, error=gateway_failure(probes.values()), rejected=rejected)
@@ -122,42 +133,62 @@ def lease_seconds(client: EvolutionClient) -> float:
     return max(90.0, client.timeout + client.probe_budget + 60)
 
 
-def run_cycle(now: datetime | None = None, client: EvolutionClient | None = None, force: bool = False) -> CycleSummary:
+def run_cycle(
+    now: datetime | None = None, client: EvolutionClient | None = None, force: bool = False, shard: Shard | None = None
+) -> CycleSummary:
     """Run one check cycle unless another one holds the lease; return what it did.
 
     ``force`` calls the gateway even if its circuit is open: an operator's explicit run is the
     trial that closes a circuit opened for good by a refused key, once the key is fixed.
+    ``shard`` limits the cycle to one slice of the fleet, under that slice's own lease; the
+    minute is then complete when its round closes (``instances.rounds``), not here.
     """
     client = client or EvolutionClient()
-    token = MonitorLease.acquire(LEASE_NAME, seconds=lease_seconds(client))
+    shard = shard or Shard.WHOLE
+    lease = shard.lease_name(LEASE_NAME)
+    token = MonitorLease.acquire(lease, seconds=lease_seconds(client))
     if token is None:
         return CycleSummary(skipped="outro ciclo em andamento")
     try:
-        summary = _run(now or timezone.now(), client, force)
+        summary = _run(now or timezone.now(), client, force, shard)
     finally:
-        MonitorLease.release(LEASE_NAME, token)
-    cycle_finished.send(sender=CycleSummary, summary=summary)
+        MonitorLease.release(lease, token)
+    if shard.is_whole:
+        complete_minute(summary)
     return summary
 
 
-def _run(now: datetime, client: EvolutionClient, force: bool) -> CycleSummary:
+def complete_minute(summary: CycleSummary | RoundSummary) -> None:
+    """The one place where the minute's check of the whole fleet is complete: tell whoever listens.
+
+    Called by a whole-fleet cycle (CHECK_SHARDS=1, ``manage.py check_instances``) with its
+    ``CycleSummary``, and by a sharded round when it closes (every shard reported, or the
+    timeout passed) with its ``RoundSummary``. The alerts app evaluates on this signal.
+    """
+    cycle_finished.send(sender=type(summary), summary=summary)
+
+
+def _run(now: datetime, client: EvolutionClient, force: bool, shard: Shard) -> CycleSummary:
     started = time.monotonic()
     breaker = CircuitBreaker("gateway")
     if not force and not breaker.allow():
         last = breaker.snapshot().last_error
         error = f"circuito aberto, gateway não consultado ({last})"[:300]
-        return _finish(CycleSummary(gateway_ok=False, gateway_error=error), now, started)
+        return _finish(CycleSummary(gateway_ok=False, gateway_error=error), now, started, shard)
 
-    instances = {inst.name: inst for inst in Instance.objects.all()}
+    instances = {inst.name: inst for inst in Instance.objects.all() if inst.name in shard}
     # Last cycle's failures first: an instance that hung then probably hangs now, and started
     # first its timeout runs alongside everyone else's probes instead of after them.
     active = sorted((i for i in instances.values() if i.is_active), key=lambda i: (not i.consecutive_failures, i.name))
-    view = asyncio.run(_talk_to_gateway(client, [i.name for i in active], set(instances)))
-    return record_view(view, instances, now, started)
+    view = asyncio.run(_talk_to_gateway(client, [i.name for i in active], set(instances), shard))
+    return record_view(view, instances, now, started, shard)
 
 
-def record_view(view: GatewayView, instances: dict[str, Instance], now: datetime, started: float) -> CycleSummary:
+def record_view(
+    view: GatewayView, instances: dict[str, Instance], now: datetime, started: float, shard: Shard | None = None
+) -> CycleSummary:
     """Write what the network phase learned (``instances`` as read before it, by name)."""
+    shard = shard or Shard.WHOLE
     summary = CycleSummary()
     breaker = CircuitBreaker("gateway")
     if view.error is not None:
@@ -165,7 +196,7 @@ def record_view(view: GatewayView, instances: dict[str, Instance], now: datetime
         breaker.record_failure(str(view.error), permanent=view.error.permanent)
         summary.gateway_ok, summary.gateway_error = False, str(view.error)[:300]
         logger.warning("check cycle: %s", text.one_line(view.error))  # the gateway's own words
-        return _finish(summary, now, started)
+        return _finish(summary, now, started, shard)
     breaker.record_success()
 
     summary.invalid = [str(row) for row in view.rejected] + [
@@ -178,7 +209,7 @@ def record_view(view: GatewayView, instances: dict[str, Instance], now: datetime
     summary.discovered = discover(view.rows, instances, now, summary.record_errors)
     sync_gateway_rows(view.rows, instances, now, summary.record_errors)
     _record_probes(view, instances, now, summary)
-    return _finish(summary, now, started)
+    return _finish(summary, now, started, shard)
 
 
 NOT_LISTED = "o gateway não lista mais esta instância"
@@ -303,7 +334,7 @@ def _unread_reason(inst: Instance, error: str) -> str:
     return f"sem leitura desde {text.moment(inst.last_read_at)}: {error}"[:300]
 
 
-def _finish(summary: CycleSummary, now: datetime, started: float) -> CycleSummary:
+def _finish(summary: CycleSummary, now: datetime, started: float, shard: Shard) -> CycleSummary:
     # Online as the portal now knows it; a gateway outage leaves the last known statuses, so it
     # never reads as "none online".
     summary.cache_error = cache_problem()
@@ -323,6 +354,9 @@ def _finish(summary: CycleSummary, now: datetime, started: float) -> CycleSummar
         record_errors=len(summary.record_errors),
         cache_ok=not summary.cache_error,
         cache_error=summary.cache_error[:300],
+        shard=shard.index,
+        shards=shard.count,
+        round_id=shard.round_id,
     )
-    logger.info("check cycle: %s", text.one_line(summary))
+    logger.info("check cycle%s: %s", shard.label, text.one_line(summary))
     return summary

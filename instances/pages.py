@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -144,8 +145,7 @@ def open_alert_counts() -> dict[int, int]:
 
 
 def monitor_health(now: datetime) -> MonitorHealth:
-    last = CheckCycle.last_finished()
-    finished_at = last.finished_at if last else None
+    finished_at = CheckCycle.monitor_finished_at(settings.CHECK_SHARDS)
     return MonitorHealth(last_finished_at=finished_at, stale=CheckCycle.is_stale(finished_at, now))
 
 

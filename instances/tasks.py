@@ -1,5 +1,8 @@
 """django-q2 tasks: thin wrappers around the check cycle, plus their schedules.
 
+With CHECK_SHARDS above 1 the every-minute task only starts the minute's round: one
+``check_shard`` task per slice of the fleet, for every running qcluster to take (``instances.rounds``).
+
 Run-time limits are global, in ``settings.Q_CLUSTER``: ``catch_up`` off (no burst of replayed
 minutes after downtime), ``timeout`` 50 s and ``retry`` 70 s (> timeout, or the ORM broker
 hands a slow cycle out twice). The cycle's own lease covers what those cannot.
@@ -9,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 
-from instances import heartbeat
+from instances import heartbeat, rounds
 from instances.checks import run_cycle
 from instances.models import prune_history as prune
 from julia_monitor.lib.schedules import ScheduleSpec
@@ -24,7 +28,14 @@ SCHEDULES: dict[str, ScheduleSpec] = {
 
 
 def check_instances() -> str:
-    """Run one check cycle and report it to the heartbeat; the summary line becomes the task's result in the admin."""
+    """Run the minute's check cycle (or start its shards); the summary line becomes the task's result in the admin.
+
+    A whole-fleet cycle reports to the heartbeat here; a sharded round does when it closes
+    (``instances.rounds.close_round``).
+    """
+    if settings.CHECK_SHARDS > 1:
+        started = rounds.start_round(settings.CHECK_SHARDS)
+        return f"rodada iniciada: {started.shards} fatias na fila"
     try:
         summary = run_cycle()
     except Exception as exc:
@@ -32,6 +43,11 @@ def check_instances() -> str:
         raise
     heartbeat.report(summary)
     return str(summary)
+
+
+def check_shard(round_id: int, index: int) -> str:
+    """Check one slice of the fleet for its minute's round (queued by ``check_instances``)."""
+    return rounds.check_shard(round_id, index)
 
 
 def prune_history() -> str:

@@ -104,18 +104,31 @@ def check_monitor_and_gateway(report: HealthReport, now: datetime) -> None:
     """The check cycle must have finished recently (or nobody is watching the fleet), and its
     newest run must have reached the gateway: one failed cycle is enough, before any circuit opens.
 
-    The worker's own health rides along in ``details`` (the same query): a dead worker already
-    fails ``monitor`` through the stale cycle, so it is not a check of its own.
+    With CHECK_SHARDS above 1, every shard must have finished recently ("ultimo_ciclo" is the
+    stalest shard's last finish) and "fatias" says how many did. The worker's own health rides
+    along in ``details`` (the same query): a dead worker already fails ``monitor`` through the
+    stale cycle, so it is not a check of its own.
     """
+    shards = settings.CHECK_SHARDS
     try:
         pulse = monitor_pulse(now)
+        by_shard = CheckCycle.shard_finishes(shards) if shards > 1 else {}
     except DatabaseError:
         report.checks["monitor"] = False
         report.checks["gateway"] = False
         report.details["worker"] = heartbeat_only(now).details(now)
         return
     last = pulse.cycle
-    finished = last.finished_at if last else None
+    if not by_shard:
+        finished = last.finished_at if last else None
+    else:
+        finished = CheckCycle.all_covered_at(by_shard)
+        # With shards the monitor is as fresh as its stalest shard; each one's last finish is shown.
+        fresh = sum(1 for at in by_shard.values() if not CheckCycle.is_stale(at, now))
+        report.details["fatias"] = f"{fresh}/{shards} em dia"
+        report.details["fatias_ultimo_ciclo"] = {
+            str(k): timezone.localtime(at).isoformat() if at is not None else None for k, at in by_shard.items()
+        }
     age = (now - finished).total_seconds() if finished is not None else None
     report.checks["monitor"] = not CheckCycle.is_stale(finished, now)
     report.details["ultimo_ciclo"] = timezone.localtime(finished).isoformat() if finished is not None else None

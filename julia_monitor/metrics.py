@@ -133,8 +133,10 @@ def monitor_families(pulse: MonitorPulse, circuits: dict[str, CircuitState], now
     yield heartbeat
     queued = worker.queued or 0
     yield GaugeMetricFamily("julia_task_queue_length", "Tarefas na fila, ainda não pegas", value=queued)
-    oldest = worker.oldest_queued_age(now)
-    yield GaugeMetricFamily("julia_task_queue_oldest_age_seconds", "Idade da tarefa mais antiga na fila", value=oldest)
+    oldest = gauge("julia_task_queue_oldest_age_seconds", "Idade da tarefa mais antiga na fila")
+    if worker.queue_age_known:  # the Redis broker's tasks carry no time
+        oldest.add_metric([], worker.oldest_queued_age(now))
+    yield oldest
     failed = worker.failed_last_hour or 0
     yield GaugeMetricFamily("julia_tasks_failed_last_hour", "Tarefas que falharam na última hora", value=failed)
     build = gauge("julia_build_info", "Versão do Julia Monitor", ["version"])

@@ -219,12 +219,33 @@ Q_CLUSTER: dict[str, str | int | bool] = {
     "timeout": 50,
     "retry": 70,
     "max_attempts": 1,
-    "orm": "default",  # same alias as the app (django-q2 #293)
     "catch_up": False,
     "save_limit": 200,
     "ack_failures": True,
     "label": "Tarefas",
 }
+# The task broker: Redis when REDIS_URL is set, the database otherwise. TASK_BROKER=orm keeps the
+# database broker beside Redis: slower to hand out tasks, but the cycle then keeps running
+# through a Redis outage (with the Redis broker, no task runs until Redis is back).
+TASK_BROKER = env_str("TASK_BROKER").lower() or ("redis" if REDIS_URL else "orm")
+if TASK_BROKER not in ("redis", "orm"):
+    raise ImproperlyConfigured(f"TASK_BROKER must be redis or orm, got {TASK_BROKER!r}")
+if TASK_BROKER == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("TASK_BROKER=redis needs REDIS_URL")
+if TASK_BROKER == "redis":
+    # Redis is the broker: tasks are handed out by BLPOP, so any number of qclusters (on one
+    # machine or several sharing PostgreSQL and this Redis) take the work without polling the
+    # database. It has no receipts: a task whose worker dies is lost, and the next minute's
+    # schedule (with the cycle's lease) is what recovers. The schedule itself stays in the
+    # database, where the scheduler's SELECT … FOR UPDATE keeps several clusters from
+    # enqueuing the same minute twice. ``retry`` above only matters to the ORM broker.
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"  # same alias as the app (django-q2 #293)
+
+# The minute's check cycle split into this many tasks, each probing a stable slice of the
+# fleet (instances.rounds), so that many qcluster processes share it. 1 = one whole-fleet cycle.
+CHECK_SHARDS = env_int("CHECK_SHARDS", 1, minimum=1)
 
 # --- Auth, i18n, static -------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -16,15 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import caches
 from django.db import models
 from django.db.models import Count, F, Min, Subquery, Value
 from django.db.models.functions import Cast
+from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import OrmQ, Task
 from django_q.signing import BadSignature, SignedPackage
 
 from instances.models import CheckCycle
+from julia_monitor.lib.failover_cache import UNREACHABLE as REDIS_DOWN
+from julia_monitor.lib.failover_cache import mark_down, redis_problem
 
 # django-q2 saves its status every half second (GUARD_CYCLE): ten seconds without one is a
 # cluster that is gone or stuck, well before the check cycle goes stale.
@@ -42,6 +46,8 @@ class WorkerHealth:
     queued: int | None = None
     oldest_queued_at: datetime | None = None
     failed_last_hour: int | None = None
+    # The Redis broker's queue is a list of tasks that carry no time: its length is all it tells.
+    queue_age_known: bool = True
 
     def heartbeat_age(self, now: datetime) -> float | None:
         return max((now - self.last_heartbeat_at).total_seconds(), 0.0) if self.last_heartbeat_at else None
@@ -56,7 +62,9 @@ class WorkerHealth:
             "ativo": self.alive,
             "ultimo_sinal_ha_segundos": round(age) if age is not None else None,
             "fila": self.queued,
-            "tarefa_mais_antiga_ha_segundos": round(self.oldest_queued_age(now)) if self.queued is not None else None,
+            "tarefa_mais_antiga_ha_segundos": (
+                round(self.oldest_queued_age(now)) if self.queued is not None and self.queue_age_known else None
+            ),
             "falhas_ultima_hora": self.failed_last_hour,
         }
 
@@ -150,5 +158,21 @@ def monitor_pulse(now: datetime) -> MonitorPulse:
         else:
             failed = row["number"]
     beat = last_heartbeat()
-    worker = WorkerHealth(beat, _fresh(beat, now), queued=queued, oldest_queued_at=oldest, failed_last_hour=failed)
+    if Conf.ORM is None:  # the Redis broker: the queue is there, not in the database
+        worker = WorkerHealth(
+            beat, _fresh(beat, now), queued=redis_queue_length(), failed_last_hour=failed, queue_age_known=False
+        )
+    else:
+        worker = WorkerHealth(beat, _fresh(beat, now), queued=queued, oldest_queued_at=oldest, failed_last_hour=failed)
     return MonitorPulse(cycle=cycle, worker=worker)
+
+
+def redis_queue_length() -> int | None:
+    """Return the Redis broker's queue length (None while Redis is down: one timeout, then remembered)."""
+    if redis_problem(settings.REDIS_URL):
+        return None
+    try:
+        return get_broker().queue_size()
+    except REDIS_DOWN as exc:
+        mark_down(settings.REDIS_URL, exc, "redis")
+        return None

@@ -32,6 +32,11 @@ from tests.support import FIRST_SEEN, PROBE_TIMEOUT
 
 pytest_plugins = ["tests.fakes.plugin"]
 
+# This process queues tasks on the ORM broker, rolled back with each test, even when REDIS_URL
+# makes Redis the production broker (a task pushed to Redis would outlive its test and its
+# database). Real qclusters on the Redis broker: tests/faults/test_sharded_qclusters.py.
+django_q.conf.Conf.ORM = django_q.conf.Conf.ORM or "default"
+
 # Property-based tests: enough examples to matter in CI, many more nightly
 # (``HYPOTHESIS_PROFILE=nightly make test``). Each example is a database-backed incident.
 settings.register_profile(

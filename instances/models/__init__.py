@@ -20,7 +20,7 @@ from instances.models.fleet import (
     shown_status,
     status_emoji,
 )
-from instances.models.monitor import CheckCycle, MonitorLease
+from instances.models.monitor import CheckCycle, CheckRound, MonitorLease
 from instances.models.usage import CHECK_CYCLE_RETENTION, SentMessage, UsageBucket, prune_history
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "AccessChange",
     "ApiKey",
     "CheckCycle",
+    "CheckRound",
     "Doctor",
     "DoctorMove",
     "Instance",

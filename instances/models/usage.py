@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from instances.models.monitor import CheckCycle
+from instances.models.monitor import CheckCycle, CheckRound
 
 
 class UsageBucket(models.Model):
@@ -93,4 +93,5 @@ def prune_history(now: datetime | None = None) -> str:
     now = now or timezone.now()
     ids, _ = SentMessage.objects.filter(sent_at__lt=now - timedelta(days=settings.MESSAGE_ID_RETENTION_DAYS)).delete()
     cycles, _ = CheckCycle.objects.filter(started_at__lt=now - CHECK_CYCLE_RETENTION).delete()
+    CheckRound.objects.filter(started_at__lt=now - CHECK_CYCLE_RETENTION).delete()
     return f"{ids} ids de mensagem e {cycles} ciclos antigos removidos"

@@ -17,7 +17,7 @@ from alerts.models import Alert, EvaluationQueue
 from alerts.queueing import QUEUE_NAME, TASK, request_evaluation, slot_seconds
 from alerts.receivers import queue_evaluation
 from alerts.tasks import evaluate_and_deliver
-from instances.models import Status
+from instances.models import Instance, Status
 
 SECRET = "segredo-do-webhook"
 
@@ -204,3 +204,32 @@ def test_two_requests_at_once_queue_one_task() -> None:
     assert sorted(claimed) == [False] * 7 + [True]
     assert len(queued()) == 1
     assert requests() == 8
+
+
+@pytest.mark.django_db
+def test_a_webhook_is_recorded_while_the_redis_broker_is_unreachable_and_the_next_request_queues_again(
+    client, make_instance, settings, monkeypatch, django_capture_on_commit_callbacks, caplog
+) -> None:
+    import django_q.conf
+
+    from tests.fakes.common import closed_port
+
+    settings.OFFLINE_DEBOUNCE_SECONDS = 0
+    hour_ago = timezone.now() - timedelta(hours=1)
+    make_instance("zap-01", status_since=hour_ago, last_seen_connected_at=hour_ago)
+    make_instance("zap-fica", phone_number="5511999990002", status_since=hour_ago, last_seen_connected_at=hour_ago)
+    # Production's broker when REDIS_URL is set, on a Redis that is not there.
+    monkeypatch.setattr(django_q.conf.Conf, "ORM", None)
+    monkeypatch.setattr(django_q.conf.Conf, "REDIS", f"redis://127.0.0.1:{closed_port()}/0")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        close(client, "zap-01")  # answered, and the close is recorded
+
+    assert Instance.objects.get(name="zap-01").status == Status.DISCONNECTED
+    assert EvaluationQueue.objects.get(name=QUEUE_NAME).queued_until is None  # the slot is not held by nothing
+    assert "alert evaluation not queued, the task broker failed" in caplog.text
+
+    monkeypatch.setattr(django_q.conf.Conf, "ORM", "default")  # the broker is back
+    assert request_evaluation()
+    run_queued()
+    assert Alert.objects.filter(instance__name="zap-01").exists()

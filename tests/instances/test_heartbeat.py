@@ -12,15 +12,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.test import override_settings
+from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
 from instances import heartbeat
 from instances.checks import LEASE_NAME, CycleSummary
-from instances.models import CheckCycle, MonitorLease
+from instances.models import CheckCycle, CheckRound, MonitorLease
+from instances.rounds import round_timeout
 from instances.tasks import check_instances
 from tests.fakes.common import closed_port
 from tests.fakes.healthchecks import PING_PATH, FakeHealthchecks, Ping
@@ -213,3 +217,39 @@ def test_a_url_that_is_not_http_stops_the_portal_with_a_clear_error_that_hides_i
     assert done.returncode != 0
     assert "MONITOR_HEARTBEAT_URL must be an http:// or https:// URL with a host." in done.stderr
     assert "segredo" not in done.stderr
+
+
+# --- Sharded minutes: the round reports once, when it closes -----------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sharded_minute_pings_once_when_its_round_closes(simulated_fleet, healthchecks, worker, settings) -> None:
+    settings.CHECK_SHARDS = 3
+
+    with worker():  # runs the minute's task and the three shard tasks it queues
+        check_instances()
+
+    assert CheckRound.objects.get().closed_at is not None
+    assert healthchecks.pings == [Ping("GET", PING_PATH, "")]  # once for the minute, not per shard
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_round_closed_without_a_shard_posts_the_missing_shard_to_fail(
+    simulated_fleet, healthchecks, worker, settings
+) -> None:
+    settings.CHECK_SHARDS = 2
+    # Shard 1's worker hangs: its lease is held and never given back.
+    assert MonitorLease.acquire(f"{LEASE_NAME}:1/2", seconds=3600)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        with worker():
+            check_instances()
+        assert healthchecks.pings == []  # the minute is not complete yet
+
+        clock.shift(round_timeout() + timedelta(seconds=1))
+        with worker():
+            check_instances()  # closes the overdue round first
+
+    failed = healthchecks.pings[0]
+    assert (failed.method, failed.path) == ("POST", f"{PING_PATH}/fail")
+    assert "sem resposta: 1" in failed.body

@@ -112,3 +112,24 @@ def test_a_malformed_number_is_a_clear_error() -> None:
 
     assert result.returncode != 0
     assert "EVOLUTION_TIMEOUT must be a number" in result.stderr
+
+
+def test_the_task_broker_is_redis_with_redis_unless_told_to_keep_the_database() -> None:
+    def broker(**env: str) -> str:
+        result = manage(
+            "shell", "-c", "from django.conf import settings; print(settings.Q_CLUSTER.get('redis') or 'orm')", **env
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]  # the shell may print its imports first
+
+    assert broker(REDIS_URL="", TASK_BROKER="") == "orm"
+    assert broker(REDIS_URL="redis://127.0.0.1:6379/9", TASK_BROKER="") == "redis://127.0.0.1:6379/9"
+    assert broker(REDIS_URL="redis://127.0.0.1:6379/9", TASK_BROKER="orm") == "orm"
+
+
+def test_a_task_broker_that_cannot_work_is_a_clear_error() -> None:
+    unknown = manage("check", TASK_BROKER="rabbitmq")
+    without_redis = manage("check", TASK_BROKER="redis", REDIS_URL="")
+
+    assert "TASK_BROKER must be redis or orm, got 'rabbitmq'" in unknown.stderr
+    assert "TASK_BROKER=redis needs REDIS_URL" in without_redis.stderr

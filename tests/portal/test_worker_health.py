@@ -160,3 +160,48 @@ def test_the_cycle_the_queue_and_the_failures_are_one_query(client, django_asser
         "tarefa_mais_antiga_ha_segundos": 20,
         "falhas_ultima_hora": 1,
     }
+
+
+@pytest.fixture
+def redis_broker(monkeypatch) -> str:
+    """django-q2 on its Redis broker, as production runs with REDIS_URL (a Redis db of its own, emptied)."""
+    import redis
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).flushdb()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", url)
+    yield url
+    redis.Redis.from_url(url).flushdb()
+
+
+def test_on_the_redis_broker_the_queue_is_read_from_redis_and_its_age_is_not_made_up(
+    client, settings, redis_broker
+) -> None:
+    settings.REDIS_URL = redis_broker
+    async_task("math.floor", 1.5)
+    async_task("math.floor", 2.5)
+
+    worker = worker_in_health(client)
+
+    assert (worker["fila"], worker["tarefa_mais_antiga_ha_segundos"]) == (2, None)
+    assert not OrmQ.objects.exists()
+    metrics = worker_in_metrics(client)
+    assert metrics["julia_task_queue_length"] == {(): 2}
+    assert metrics["julia_task_queue_oldest_age_seconds"] == {}  # unknown, not 0
+
+
+def test_on_the_redis_broker_a_redis_that_is_down_leaves_the_queue_unknown(client, settings, monkeypatch) -> None:
+    from tests.fakes.common import closed_port
+
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    settings.REDIS_URL = url
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", url)
+
+    worker = worker_in_health(client)
+
+    assert (worker["fila"], worker["tarefa_mais_antiga_ha_segundos"]) == (None, None)
