@@ -1,10 +1,14 @@
 /* Julia Monitor fleet pages: our own small script, no libraries.
  *
- * 1. Any element with data-refresh-url and data-refresh-seconds is refreshed in place: the
- *    partial's HTML is fetched and swapped in, keeping scroll positions, and #updated-at says
- *    "Atualizado às HH:MM:SS" (the server's clock, from the partial's data-updated) or, when
- *    the portal cannot be reached, "Sem conexão com o portal desde HH:MM:SS" while the last
- *    data stays on screen.
+ * 1. Any element with data-refresh-url and data-refresh-seconds is refreshed in place, keeping
+ *    scroll positions and focus, and #updated-at says "Atualizado às HH:MM:SS" (the server's
+ *    clock, from the partial's data-updated) or, when the portal cannot be reached, "Sem conexão
+ *    com o portal desde HH:MM:SS" while the last data stays on screen. The request names the
+ *    version the page shows (data-version); the answer is either the whole part
+ *    (data-mode="full", swapped in) or, for the overview, its summary plus only the rows that
+ *    changed (data-mode="diff": <template id="fleet-changes"> rows, each with data-after naming
+ *    the row it now follows, and #fleet-removed). A diff that does not fit the table on screen
+ *    asks again for the whole part.
  * 2. A pending reconnection (#reconnect[data-reconnect-pending]) polls the instance's state
  *    endpoint until it reports "connected", then says so and reloads the status area.
  *
@@ -42,9 +46,9 @@
     });
   }
 
-  // Replace a container's content, keeping the page's and every table's scroll position and
-  // the keyboard focus on the same link.
-  function swap(container, html) {
+  // Change a container's content with change(), keeping the page's and every table's scroll
+  // position and the keyboard focus on the same link.
+  function keepingView(container, change) {
     var scrollX = window.scrollX, scrollY = window.scrollY;
     var sideways = {};
     container.querySelectorAll("[id]").forEach(function (el) {
@@ -53,17 +57,84 @@
     var focused = document.activeElement;
     var focusHref = focused && container.contains(focused) ? focused.getAttribute("href") : null;
 
-    container.innerHTML = html;
+    var result = change();
 
     Object.keys(sideways).forEach(function (id) {
       var el = document.getElementById(id);
       if (el) { el.scrollLeft = sideways[id]; }
     });
-    if (focusHref) {
+    if (focusHref && !container.contains(document.activeElement)) {
       var again = container.querySelector('a[href="' + CSS.escape(focusHref) + '"]');
       if (again) { again.focus({ preventScroll: true }); }
     }
     window.scrollTo(scrollX, scrollY);
+    return result;
+  }
+
+  function swap(container, html) {
+    keepingView(container, function () { container.innerHTML = html; });
+  }
+
+  // Put a diff's rows in the table: drop the rows gone and the old copies of the changed ones,
+  // then place each changed row after the row it follows now (in order, so that row is there).
+  // Return false when the table on screen is not the one the diff was made against.
+  function placeRows(tbody, rows, removed) {
+    var byName = new Map();
+    Array.prototype.forEach.call(tbody.rows, function (tr) { byName.set(tr.getAttribute("data-instance"), tr); });
+    removed.concat(rows).forEach(function (el) {
+      var name = el.getAttribute("data-instance");
+      var old = byName.get(name);
+      if (old) { old.remove(); byName.delete(name); }
+    });
+    for (var i = 0; i < rows.length; i++) {
+      var tr = rows[i];
+      var after = tr.getAttribute("data-after");
+      tr.removeAttribute("data-after");
+      if (after === "") {
+        tbody.prepend(tr);
+      } else {
+        var previous = byName.get(after);
+        if (!previous) { return false; }
+        previous.after(tr);
+      }
+      byName.set(tr.getAttribute("data-instance"), tr);
+    }
+    return true;
+  }
+
+  // Apply a refresh's answer; return false when a diff cannot be applied (ask for everything).
+  function apply(container, html) {
+    var incoming = document.createElement("div");
+    incoming.innerHTML = html;
+    var body = incoming.querySelector(".live-body");
+    if (!body || body.getAttribute("data-mode") !== "diff") {
+      keepingView(container, function () { container.replaceChildren.apply(container, Array.from(incoming.childNodes)); });
+      return true;
+    }
+    var current = container.querySelector(".live-body");
+    var summary = container.querySelector("#fleet-summary");
+    var tbody = container.querySelector("#fleet-table tbody");
+    var changes = body.querySelector("#fleet-changes");
+    var rows = changes ? Array.from(changes.content.querySelectorAll("tr[data-instance]")) : [];
+    var removed = Array.from(body.querySelectorAll("#fleet-removed [data-instance]"));
+    if (!current || !summary || ((rows.length || removed.length) && !tbody)) { return false; }
+    return keepingView(container, function () {
+      if (tbody && !placeRows(tbody, rows, removed)) { return false; }
+      summary.replaceChildren.apply(summary, Array.from(body.querySelector("#fleet-summary").childNodes));
+      current.setAttribute("data-updated", body.getAttribute("data-updated"));
+      current.setAttribute("data-version", body.getAttribute("data-version"));
+      return true;
+    });
+  }
+
+  function versionOf(container) {
+    var body = container.querySelector("[data-version]");
+    return body ? body.getAttribute("data-version") : "";
+  }
+
+  function withVersion(url, version) {
+    if (!version) { return url; }
+    return url + (url.indexOf("?") === -1 ? "?" : "&") + "versao=" + encodeURIComponent(version);
   }
 
   function updatedAt(container) {
@@ -96,10 +167,15 @@
       if (document.hidden) { return; } // resumed by visibilitychange
       if (inFlight) { return schedule(); }
       inFlight = true;
-      get(url, "text/html")
+      get(withVersion(url, versionOf(container)), "text/html")
         .then(function (response) { return response.text(); })
         .then(function (html) {
-          swap(container, html);
+          if (apply(container, html)) { return; }
+          return get(url, "text/html")  // the table on screen is not the diff's: take it whole
+            .then(function (response) { return response.text(); })
+            .then(function (whole) { apply(container, whole); });
+        })
+        .then(function () {
           lastGood = updatedAt(container) || lastGood;
           say("ok", "Atualizado às " + lastGood);
         })
