@@ -57,7 +57,8 @@ def fleet_query(request: HttpRequest) -> FleetQuery:
         pagina=get.get("pagina"),
         por_pagina=get.get("por_pagina"),
     )
-    return query if query.per_page else replace(query, per_page=settings.OVERVIEW_PER_PAGE)
+    # The page's own size unless the address says one (the filter's default, 100, is the API's).
+    return query if get.get("por_pagina") else replace(query, per_page=settings.OVERVIEW_PER_PAGE)
 
 
 def _filter_params(request: HttpRequest) -> list[tuple[str, str]]:
