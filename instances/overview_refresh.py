@@ -8,8 +8,10 @@ an unknown or expired version (another process without Redis, a tab asleep for m
 every row.
 
 Digests of the *rendered* HTML, not of the database row: whatever time alone changes on screen
-(a reading going stale shows ❓ unknown, a maintenance window ends, "há 3 min" becomes "há 4 min")
-changes the HTML, so the row is sent. Nothing can be on screen that the version does not cover.
+(a reading going stale shows ❓ unknown, a maintenance window ends) changes the HTML, so the row
+is sent. The one exception is the last message's age in words ("há 3 min"), which the page says
+again itself at every refresh from the moment in the row and the server's clock: it would
+otherwise change most rows every minute.
 
 Rows that did not change keep their order between two versions (the order is by shown status,
 then name, both in the HTML), so the page can place each changed row after the row it follows.
@@ -60,8 +62,9 @@ def digest(html: str) -> bytes:
     return hashlib.blake2b(html.encode(), digest_size=8).digest()
 
 
-def rendered(name: str, html: str) -> RenderedRow:
-    return RenderedRow(name, html, digest(html))
+def rendered(name: str, html: str, stable: str | None = None) -> RenderedRow:
+    """Return a row; its digest is of ``stable`` when given (the HTML without what the page updates itself)."""
+    return RenderedRow(name, html, digest(html if stable is None else stable))
 
 
 def version_of(rows: Sequence[RenderedRow], context: str = "") -> str:

@@ -25,7 +25,7 @@ from instances.fleet_filters import PROBLEMS, FleetQuery, FleetQueryError
 from instances.models import status_emoji
 from instances.overview_refresh import refresh, rendered
 from instances.pages import NAME_SLOT, STATUS_ORDER, OverviewPage, overview_page
-from instances.templatetags.fleet import row_html
+from instances.templatetags.fleet import AGO_SLOT, instant, row_html, row_parts
 
 FILTER_PARAMS = ("status", "busca", "por_pagina")
 VERSION_MAX_LENGTH = 64
@@ -108,7 +108,10 @@ def _live_context(request: HttpRequest, query: FleetQuery, known: str) -> dict:
     # Reversed once, not per row: a thousand reverse() calls cost more than the query.
     instance_url = reverse("instance-detail", args=[NAME_SLOT])
     alert_log_url = reverse("alert-log")
-    rows = [rendered(row.name, row_html(row, now, instance_url, alert_log_url)) for row in page.rows]
+    rows = []
+    for row in page.rows:
+        html, age = row_parts(row, now, instance_url, alert_log_url)
+        rows.append(rendered(row.name, html.replace(AGO_SLOT, age, 1), stable=html))
     sent = refresh(rows, known)
     if sent.full:
         html = "".join(row.html for row in rows)
@@ -121,6 +124,7 @@ def _live_context(request: HttpRequest, query: FleetQuery, known: str) -> dict:
     return {
         "page": page,
         "now": now,
+        "now_instant": instant(now),  # what fleet.js counts the rows' ages from
         "refresh": sent,
         "rows_html": mark_safe(html),  # noqa: S308 - row_html escapes every value
         "refresh_query": urlencode(params),

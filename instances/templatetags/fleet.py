@@ -82,7 +82,7 @@ ROW_HTML = (
     '<td data-col="hour">{hour}</td>'
     '<td data-col="day">{day}{forecast}</td>'
     '<td class="num" data-col="load">{load}</td>'
-    '<td class="num" data-col="last-message">{last_message}</td>'
+    '<td class="num" data-col="last-message"{at}>{last_message}</td>'
     '<td data-col="alerts">{alerts}</td>'
     "</tr>\n"
 )
@@ -92,8 +92,19 @@ MAINTENANCE_HTML = '<span class="maintenance-mark" data-field="maintenance">🔧
 ALERT_MARK_HTML = '<a class="alert-mark" href="{href}" data-alerts="{count}">⚠ {count} {word}</a>'
 
 
-def row_html(row: OverviewRow, now: datetime, instance_url: str, alert_log_url: str, after: str | None = None) -> str:
-    """Return one instance's ``<tr>``; ``after`` (a diff refresh) names the row it follows ("" for the first)."""
+# Where a row's "há 3 min" goes. A digest of the row (``instances.overview_refresh``) is taken
+# with this in its place, so a row does not count as changed when only its age in words did:
+# fleet.js says the age again from the cell's ``data-at`` at every refresh. Escaped text holds no "<".
+AGO_SLOT = "<ago/>"
+
+
+def row_parts(
+    row: OverviewRow, now: datetime, instance_url: str, alert_log_url: str, after: str | None = None
+) -> tuple[str, str]:
+    """Return one instance's ``<tr>`` with ``AGO_SLOT`` for its last message's age, and that age in words.
+
+    ``after`` (a diff refresh) names the row it follows ("" for the first).
+    """
     u = row.usage
     name = escape(u.name)
     alerts = ""
@@ -103,7 +114,8 @@ def row_html(row: OverviewRow, now: datetime, instance_url: str, alert_log_url: 
             count=row.open_alerts,
             word="alerta" if row.open_alerts == 1 else "alertas",
         )
-    return ROW_HTML.format(
+    last = u.last_message_at
+    html = ROW_HTML.format(
         name=name,
         status=escape(row.status),
         after="" if after is None else f' data-after="{escape(after)}"',
@@ -117,13 +129,19 @@ def row_html(row: OverviewRow, now: datetime, instance_url: str, alert_log_url: 
         day=_meter(u.msgs_day, u.capacity_per_day, "day"),
         forecast=FORECAST_HTML.format(text=row.forecast) if row.forecast else "",
         load=row.load,
-        last_message=ago(u.last_message_at, now),
+        at=f' data-at="{instant(last)}"' if last else "",
+        last_message=AGO_SLOT if last else "—",
         alerts=alerts,
     )
+    return html, ago(last, now) if last else ""
 
 
-@register.simple_tag
-def overview_rows(rows: list[OverviewRow], now: datetime, instance_url: str, alert_log_url: str) -> SafeString:
-    """Return the ``<tr>`` of every instance of the overview table."""
-    html = "".join(row_html(row, now, instance_url, alert_log_url) for row in rows)
-    return mark_safe(html)  # noqa: S308 - every value in a row is escaped or built here
+def instant(moment: datetime) -> int:
+    """Return the moment in milliseconds since the epoch, as JavaScript counts time (``Date.now()``)."""
+    return int(moment.timestamp() * 1000)
+
+
+def row_html(row: OverviewRow, now: datetime, instance_url: str, alert_log_url: str, after: str | None = None) -> str:
+    """Return one instance's ``<tr>``; ``after`` (a diff refresh) names the row it follows ("" for the first)."""
+    html, age = row_parts(row, now, instance_url, alert_log_url, after)
+    return html.replace(AGO_SLOT, age, 1)

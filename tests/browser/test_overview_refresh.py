@@ -3,13 +3,14 @@ follows, every other row is the same element as before, focus stays, and the pol
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from instances.models import CheckCycle, Instance, Status
+from julia_monitor.lib.text import ago
 from tests.browser.test_content_security_policy import RECORD_VIOLATIONS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -94,3 +95,46 @@ def test_when_the_portal_cannot_be_reached_the_last_rows_stay_and_the_page_says_
     page.wait_for_selector("#updated-at[data-state='offline']", timeout=8_000)
     assert page.inner_text("#updated-at").endswith(f"Sem conexão com o portal desde {updated}")
     assert page.locator("#fleet-table tbody tr").count() == 30
+
+
+AGES = [
+    timedelta(seconds=3),
+    timedelta(seconds=40),
+    timedelta(minutes=3, seconds=5),
+    timedelta(hours=2),
+    timedelta(hours=2, minutes=5),
+    timedelta(days=3),
+    timedelta(days=3, hours=4, minutes=2),
+]
+AGES_ON_SCREEN = """Array.from(document.querySelectorAll('#fleet-table td[data-at]')).map(function (td) {
+  return [Number(td.dataset.at), td.textContent, Number(document.querySelector('.live-body').dataset.now)];
+})"""
+FORGET_AGES = "document.querySelectorAll('td[data-at]').forEach(function (td) { td.textContent = '?'; })"
+AGES_SAID = (
+    "Array.from(document.querySelectorAll('td[data-at]')).every(function (td) { return td.textContent !== '?'; })"
+)
+
+
+def test_the_page_says_each_last_message_age_as_the_server_does(page: Any, log_in, fleet, settings) -> None:
+    """A row is not sent when only its age in words changed: the page says the age itself, in the same words."""
+    now = timezone.now()
+    for instance, age in zip(fleet, AGES, strict=False):
+        Instance.objects.filter(pk=instance.pk).update(last_message_at=now - age)
+    settings.OVERVIEW_REFRESH_SECONDS = 1
+    log_in("operadora")
+    page.wait_for_selector("#fleet-table td[data-at]")
+    page.evaluate(FORGET_AGES)
+
+    for _ in range(40):  # wait_for_function would evaluate a string: the page's CSP forbids that
+        if page.evaluate(AGES_SAID):
+            break
+        page.wait_for_timeout(200)
+
+    seen = page.evaluate(AGES_ON_SCREEN)
+    assert len(seen) == len(AGES)
+    for at, words, server_now in seen:
+        assert words == ago(moment(at), moment(server_now)), at
+
+
+def moment(milliseconds: int) -> datetime:
+    return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)

@@ -8,7 +8,10 @@
  *    (data-mode="full", swapped in) or, for the overview, its summary plus only the rows that
  *    changed (data-mode="diff": <template id="fleet-changes"> rows, each with data-after naming
  *    the row it now follows, and #fleet-removed). A diff that does not fit the table on screen
- *    asks again for the whole part.
+ *    asks again for the whole part. Each row's last message age ("há 3 min") is said again at
+ *    every refresh from its data-at and the server's clock (data-now, both in ms), the way
+ *    julia_monitor/lib/text.py's ago() says it: a row is not sent only because its age in
+ *    words changed.
  * 2. A pending reconnection (#reconnect[data-reconnect-pending]) polls the instance's state
  *    endpoint until it reports "connected", then says so and reloads the status area.
  *
@@ -122,8 +125,35 @@
       if (tbody && !placeRows(tbody, rows, removed)) { return false; }
       summary.replaceChildren.apply(summary, Array.from(body.querySelector("#fleet-summary").childNodes));
       current.setAttribute("data-updated", body.getAttribute("data-updated"));
+      current.setAttribute("data-now", body.getAttribute("data-now"));
       current.setAttribute("data-version", body.getAttribute("data-version"));
       return true;
+    });
+  }
+
+  // text.py's span() and ago(), in the browser: "agora", "há 40 s", "há 3 min", "há 2 h 5 min", "há 3 d 4 h".
+  var JUST_NOW_MS = 10 * 1000;
+  function span(seconds) {
+    seconds = Math.max(Math.floor(seconds), 0);
+    if (seconds < 60) { return seconds + " s"; }
+    var minutes = Math.floor(seconds / 60);
+    var days = Math.floor(minutes / 1440);
+    var hours = Math.floor((minutes % 1440) / 60);
+    minutes = minutes % 60;
+    if (days) { return hours ? days + " d " + hours + " h" : days + " d"; }
+    if (hours) { return minutes ? hours + " h " + minutes + " min" : hours + " h"; }
+    return minutes + " min";
+  }
+
+  function sayAges(container) {
+    var body = container.querySelector("[data-now]");
+    var now = body ? Number(body.getAttribute("data-now")) : NaN;
+    if (isNaN(now)) { return; }
+    container.querySelectorAll("td[data-at]").forEach(function (el) {
+      var age = now - Number(el.getAttribute("data-at"));
+      if (isNaN(age)) { return; }
+      var words = age < JUST_NOW_MS ? "agora" : "há " + span(age / 1000);
+      if (el.textContent !== words) { el.textContent = words; }
     });
   }
 
@@ -176,6 +206,7 @@
             .then(function (whole) { apply(container, whole); });
         })
         .then(function () {
+          sayAges(container);
           lastGood = updatedAt(container) || lastGood;
           say("ok", "Atualizado às " + lastGood);
         })
