@@ -67,9 +67,9 @@ def rendered(name: str, html: str, stable: str | None = None) -> RenderedRow:
     return RenderedRow(name, html, digest(html if stable is None else stable))
 
 
-def version_of(rows: Sequence[RenderedRow], context: str = "") -> str:
-    """Return the version of a table: its rows, in order, and what else decides the table (``context``)."""
-    h = hashlib.blake2b(context.encode(), digest_size=10)
+def version_of(rows: Sequence[RenderedRow]) -> str:
+    """Return the version of a table: its rows' names and digests, in order."""
+    h = hashlib.blake2b(digest_size=10)
     for row in rows:
         h.update(row.name.encode())
         h.update(b"\0")
@@ -92,15 +92,21 @@ def keep(version: str, rows: Sequence[RenderedRow]) -> None:
     caches["default"].set(_cache_key(version), [(r.name, r.digest) for r in rows], KEPT_SECONDS)
 
 
-def refresh(rows: Sequence[RenderedRow], known: str, context: str = "") -> Refresh:
-    """Return what to send a page that shows version ``known`` ("" for none) of a table now ``rows``."""
-    version = version_of(rows, context)
+def refresh(rows: Sequence[RenderedRow], known: str) -> Refresh:
+    """Return what to send a page that shows version ``known`` ("" for none) of a table now ``rows``.
+
+    No rows: the whole part, always (it is small, and which sentence stands for the table —
+    no instance at all, none with this filter, a page past the last — is not in the version).
+    """
+    version = version_of(rows)
+    if not rows:
+        return Refresh(version, full=True, changed=[], removed=[])
     if known == version:
         caches["default"].touch(_cache_key(version), KEPT_SECONDS)  # still the page's: keep it longer
         return Refresh(version, full=False, changed=[], removed=[])
     keep(version, rows)
     old = _kept(known) if known else None
-    if not old or not rows:
+    if not old:
         return Refresh(version, full=True, changed=[], removed=[])
     return _diff(version, old, rows)
 

@@ -129,3 +129,16 @@ def test_a_bad_filter_gets_a_message_and_the_whole_fleet(as_viewer, fleet, query
     assert attr(find(page.content, "id", "fleet-live"), "data-refresh-url") == "/frota/parcial"
     assert partial.status_code == 400
     assert message in partial.content.decode()
+
+
+def test_a_filter_that_finds_nothing_refreshes_its_sentence_when_the_fleet_changes(as_viewer, fleet, settings) -> None:
+    settings.OVERVIEW_PER_PAGE = 2
+    page = as_viewer.get("/?status=unknown&pagina=2").content
+    assert text(find(page, "id", "fleet-empty")) == "Nenhuma instância com este filtro."
+    version = attr(find(page, "class", "live-body"), "data-version")
+    for name in ("sp-centro", "sp-norte"):
+        Instance.objects.filter(name=name).update(last_read_at=None)  # never read: shown unknown
+
+    again = as_viewer.get(f"/frota/parcial?status=unknown&pagina=2&versao={version}").content
+
+    assert text(find(b"<div>" + again + b"</div>", "id", "fleet-empty")) == "Esta página passou da última: há 1 página."
