@@ -9,9 +9,11 @@ every row.
 
 Digests of the *rendered* HTML, not of the database row: whatever time alone changes on screen
 (a reading going stale shows ❓ unknown, a maintenance window ends) changes the HTML, so the row
-is sent. The one exception is the last message's age in words ("há 3 min"), which the page says
-again itself at every refresh from the moment in the row and the server's clock: it would
-otherwise change most rows every minute.
+is sent. Two things that move with the clock are left out of the row's digest, or most rows
+would change every minute: the last message's age in words ("há 3 min"), which the page says
+again itself at every refresh from the moment in the row and the server's clock; and the
+capacity forecast ("limite diário às 16:40", which moves as the pace slows between messages),
+sent alone as a patch (the row's name and its new words) when nothing else in the row changed.
 
 Rows that did not change keep their order between two versions (the order is by shown status,
 then name, both in the HTML), so the page can place each changed row after the row it follows.
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.cache import caches
 
@@ -32,14 +34,19 @@ CACHE_PREFIX = "overview-version:"
 # Past this share of changed rows, the whole table is as small as the changes and simpler to apply.
 MOST_ROWS = 0.5
 
-RowDigests = list[tuple[str, bytes]]
+RowDigests = list[tuple[str, bytes, bytes]]  # name, the row's digest, its forecast's digest
 
 
 @dataclass(frozen=True)
 class RenderedRow:
     name: str
     html: str
-    digest: bytes
+    digest: bytes  # of the row without its age in words and its forecast
+    forecast: str = ""
+
+    @property
+    def forecast_digest(self) -> bytes:
+        return digest(self.forecast)
 
 
 @dataclass(frozen=True)
@@ -56,15 +63,17 @@ class Refresh:
     full: bool
     changed: list[ChangedRow]
     removed: list[str]
+    # Rows where only the forecast changed: (name, its words now, "" for none).
+    forecasts: list[tuple[str, str]] = field(default_factory=list)
 
 
 def digest(html: str) -> bytes:
     return hashlib.blake2b(html.encode(), digest_size=8).digest()
 
 
-def rendered(name: str, html: str, stable: str | None = None) -> RenderedRow:
-    """Return a row; its digest is of ``stable`` when given (the HTML without what the page updates itself)."""
-    return RenderedRow(name, html, digest(html if stable is None else stable))
+def rendered(name: str, html: str, stable: str | None = None, forecast: str = "") -> RenderedRow:
+    """Return a row; its digest is of ``stable`` when given (the HTML without its age and forecast)."""
+    return RenderedRow(name, html, digest(html if stable is None else stable), forecast)
 
 
 def version_of(rows: Sequence[RenderedRow]) -> str:
@@ -74,6 +83,7 @@ def version_of(rows: Sequence[RenderedRow]) -> str:
         h.update(row.name.encode())
         h.update(b"\0")
         h.update(row.digest)
+        h.update(row.forecast_digest)
     return h.hexdigest()
 
 
@@ -89,7 +99,8 @@ def _kept(version: str) -> RowDigests | None:
 
 def keep(version: str, rows: Sequence[RenderedRow]) -> None:
     """Keep a version's row digests for later refreshes to diff against."""
-    caches["default"].set(_cache_key(version), [(r.name, r.digest) for r in rows], KEPT_SECONDS)
+    kept = [(r.name, r.digest, r.forecast_digest) for r in rows]
+    caches["default"].set(_cache_key(version), kept, KEPT_SECONDS)
 
 
 def refresh(rows: Sequence[RenderedRow], known: str) -> Refresh:
@@ -112,19 +123,21 @@ def refresh(rows: Sequence[RenderedRow], known: str) -> Refresh:
 
 
 def _diff(version: str, old: RowDigests, rows: Sequence[RenderedRow]) -> Refresh:
-    before = dict(old)
+    before = {name: (d, f) for name, d, f in old}
     now = {row.name: row.digest for row in rows}
-    same = [row.name for row in rows if before.get(row.name) == row.digest]
-    same_before = [name for name, d in old if now.get(name) == d]
+    same = [row.name for row in rows if before.get(row.name, (None,))[0] == row.digest]
+    same_before = [name for name, d, _f in old if now.get(name) == d]
     everything = Refresh(version, full=True, changed=[], removed=[])
     if same != same_before:  # an unchanged row moved: placing changed rows cannot rebuild the order
         return everything
-    changed = [
-        ChangedRow(row, rows[i - 1].name if i else "")
-        for i, row in enumerate(rows)
-        if before.get(row.name) != row.digest
-    ]
+    changed, forecasts = [], []
+    for i, row in enumerate(rows):
+        was = before.get(row.name)
+        if was is None or was[0] != row.digest:
+            changed.append(ChangedRow(row, rows[i - 1].name if i else ""))
+        elif was[1] != row.forecast_digest:
+            forecasts.append((row.name, row.forecast))
     if len(changed) > len(rows) * MOST_ROWS:
         return everything
-    removed = [name for name, _d in old if name not in now]
-    return Refresh(version, full=False, changed=changed, removed=removed)
+    removed = [name for name, _d, _f in old if name not in now]
+    return Refresh(version, full=False, changed=changed, removed=removed, forecasts=forecasts)

@@ -25,7 +25,7 @@ from instances.fleet_filters import PROBLEMS, FleetQuery, FleetQueryError
 from instances.models import status_emoji
 from instances.overview_refresh import refresh, rendered
 from instances.pages import NAME_SLOT, STATUS_ORDER, OverviewPage, overview_page
-from instances.templatetags.fleet import AGO_SLOT, instant, row_html, row_parts
+from instances.templatetags.fleet import instant, row_html, row_parts
 
 FILTER_PARAMS = ("status", "busca", "por_pagina")
 VERSION_MAX_LENGTH = 64
@@ -110,8 +110,8 @@ def _live_context(request: HttpRequest, query: FleetQuery, known: str) -> dict:
     alert_log_url = reverse("alert-log")
     rows = []
     for row in page.rows:
-        html, age = row_parts(row, now, instance_url, alert_log_url)
-        rows.append(rendered(row.name, html.replace(AGO_SLOT, age, 1), stable=html))
+        parts = row_parts(row, now, instance_url, alert_log_url)
+        rows.append(rendered(row.name, parts.html, stable=parts.skeleton, forecast=parts.forecast))
     sent = refresh(rows, known)
     if sent.full:
         html = "".join(row.html for row in rows)

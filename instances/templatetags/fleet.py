@@ -7,6 +7,7 @@ over the overview's thousands of values).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from urllib.parse import quote
@@ -92,19 +93,32 @@ MAINTENANCE_HTML = '<span class="maintenance-mark" data-field="maintenance">🔧
 ALERT_MARK_HTML = '<a class="alert-mark" href="{href}" data-alerts="{count}">⚠ {count} {word}</a>'
 
 
-# Where a row's "há 3 min" goes. A digest of the row (``instances.overview_refresh``) is taken
-# with this in its place, so a row does not count as changed when only its age in words did:
-# fleet.js says the age again from the cell's ``data-at`` at every refresh. Escaped text holds no "<".
+# Where a row's "há 3 min" and its forecast go. A digest of the row (``instances.overview_refresh``)
+# is taken with these in their place, so a row does not count as changed when only these moved
+# with the clock: fleet.js says the age again from the cell's ``data-at`` at every refresh, and a
+# forecast that moved is sent alone, a few bytes instead of the row. Escaped text holds no "<".
 AGO_SLOT = "<ago/>"
+FORECAST_SLOT = "<forecast/>"
+
+
+@dataclass(frozen=True)
+class RowParts:
+    """A row's HTML with ``AGO_SLOT`` and ``FORECAST_SLOT``, and what goes in them."""
+
+    skeleton: str
+    age: str
+    forecast: str  # the forecast's words ("limite diário às 16:40"), "" for none
+
+    @property
+    def html(self) -> str:
+        forecast = FORECAST_HTML.format(text=escape(self.forecast)) if self.forecast else ""
+        return self.skeleton.replace(AGO_SLOT, self.age, 1).replace(FORECAST_SLOT, forecast, 1)
 
 
 def row_parts(
     row: OverviewRow, now: datetime, instance_url: str, alert_log_url: str, after: str | None = None
-) -> tuple[str, str]:
-    """Return one instance's ``<tr>`` with ``AGO_SLOT`` for its last message's age, and that age in words.
-
-    ``after`` (a diff refresh) names the row it follows ("" for the first).
-    """
+) -> RowParts:
+    """Return one instance's ``<tr>`` in parts; ``after`` (a diff refresh) names the row it follows ("": first)."""
     u = row.usage
     name = escape(u.name)
     alerts = ""
@@ -115,7 +129,7 @@ def row_parts(
             word="alerta" if row.open_alerts == 1 else "alertas",
         )
     last = u.last_message_at
-    html = ROW_HTML.format(
+    skeleton = ROW_HTML.format(
         name=name,
         status=escape(row.status),
         after="" if after is None else f' data-after="{escape(after)}"',
@@ -127,13 +141,13 @@ def row_parts(
         phone=escape(u.phone_number) or "—",
         hour=_meter(u.msgs_hour, u.capacity_per_hour, "hour"),
         day=_meter(u.msgs_day, u.capacity_per_day, "day"),
-        forecast=FORECAST_HTML.format(text=row.forecast) if row.forecast else "",
+        forecast=FORECAST_SLOT,
         load=row.load,
         at=f' data-at="{instant(last)}"' if last else "",
         last_message=AGO_SLOT if last else "—",
         alerts=alerts,
     )
-    return html, ago(last, now) if last else ""
+    return RowParts(skeleton, ago(last, now) if last else "", row.forecast)
 
 
 def instant(moment: datetime) -> int:
@@ -143,5 +157,4 @@ def instant(moment: datetime) -> int:
 
 def row_html(row: OverviewRow, now: datetime, instance_url: str, alert_log_url: str, after: str | None = None) -> str:
     """Return one instance's ``<tr>``; ``after`` (a diff refresh) names the row it follows ("" for the first)."""
-    html, age = row_parts(row, now, instance_url, alert_log_url, after)
-    return html.replace(AGO_SLOT, age, 1)
+    return row_parts(row, now, instance_url, alert_log_url, after).html

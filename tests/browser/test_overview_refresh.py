@@ -138,3 +138,25 @@ def test_the_page_says_each_last_message_age_as_the_server_does(page: Any, log_i
 
 def moment(milliseconds: int) -> datetime:
     return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+
+
+def test_a_forecast_that_alone_changed_is_patched_into_its_row(page: Any, log_in, fleet, settings) -> None:
+    now = timezone.now()
+    fleet[4].record_sent(count=48, at=now - timedelta(hours=3))
+    fleet[4].record_sent(count=12, at=now - timedelta(minutes=10))
+    settings.OVERVIEW_REFRESH_SECONDS = 1
+    page.add_init_script(RECORD_VIOLATIONS)
+    log_in("operadora")
+    forecast = "tr[data-instance='julia-04'] [data-field='forecast']"
+    page.wait_for_selector(forecast)
+    assert page.inner_text(forecast).startswith("limite ")
+    page.evaluate(MARK_ROWS)
+
+    settings.FORECAST_MIN_MESSAGES = 1000  # too few messages now: no forecast, nothing else changes
+    page.wait_for_selector(forecast, state="detached", timeout=8_000)
+    settings.FORECAST_MIN_MESSAGES = 10
+    page.wait_for_selector(forecast, timeout=8_000)
+
+    assert page.inner_text(forecast).startswith("limite ")
+    assert page.evaluate(UNMARKED) == []  # the row is the element it was: only its forecast was sent
+    assert page.evaluate("window.__cspViolations") == []

@@ -153,16 +153,39 @@ def test_a_maintenance_window_ending_changes_its_row(as_viewer) -> None:
     assert "manutenção" not in text(rows[0])
 
 
+def test_a_forecast_that_only_moved_with_the_clock_is_sent_alone_not_its_row(as_viewer, make_instance) -> None:
+    hot = make_instance("zap-hot", last_read_at=NOW + timedelta(hours=1))
+    make_instance("zap-idle", last_read_at=NOW + timedelta(hours=1))
+    hot.record_sent(count=48, at=NOW - timedelta(hours=3))
+    hot.record_sent(count=12, at=NOW - timedelta(minutes=10))
+    with time_machine.travel(NOW, tick=False):
+        page = as_viewer.get("/").content
+        version = version_of_page(as_viewer)
+    assert "limite diário às 16:50" in text(find(page, "data-instance", "zap-hot"))
+    with time_machine.travel(NOW + timedelta(minutes=4), tick=False):  # within the 5 minutes a version is kept
+        content = partial(as_viewer, version)
+
+    assert changed_rows(content) == []  # the row itself did not change: its age is said by the page
+    patches = find(content, "id", "fleet-forecasts").children
+    assert [(attr(li, "data-instance"), text(li)) for li in patches] == [("zap-hot", "limite diário às 16:56")]
+    assert len(content) < 4 * 1024
+
+
 # --- The protocol itself: applying diffs, as fleet.js does, always rebuilds the table ----------------
 
 
-def apply(table: list[str], content_of: dict[str, str], sent) -> list[str]:
+Shown = dict[str, tuple[bytes, str]]  # what a page shows of each row: its digest and its forecast
+
+
+def apply(table: list[str], shown: Shown, sent) -> list[str]:
     """Apply a diff to a table of names the way fleet.js does; return the new table."""
     changed = {c.row.name for c in sent.changed}
     rows = [name for name in table if name not in changed and name not in sent.removed]
     for c in sent.changed:
         rows.insert(0 if not c.after else rows.index(c.after) + 1, c.row.name)
-        content_of[c.row.name] = c.row.html
+        shown[c.row.name] = (c.row.digest, c.row.forecast)
+    for name, words in sent.forecasts:
+        shown[name] = (shown[name][0], words)
     return rows
 
 
@@ -171,27 +194,34 @@ FLEETS = st.dictionaries(st.sampled_from([f"n{i:02}" for i in range(12)]), STATU
 
 
 def table(fleet: dict[str, str], tick: int) -> list[RenderedRow]:
-    """Rows in the overview's order: by status, then name; ``tick`` stands for what time changes."""
+    """Rows in the overview's order: by status, then name; ``tick`` stands for what time changes
+    (a row's content for names ending in 7, a forecast for names ending in 3 or 4)."""
     ordered = sorted(fleet, key=lambda name: (fleet[name], name))
-    return [rendered(name, f"<tr>{name} {fleet[name]} {tick if name.endswith('7') else ''}</tr>") for name in ordered]
+    rows = []
+    for name in ordered:
+        skeleton = f"<tr>{name} {fleet[name]} {tick if name.endswith('7') else ''}</tr>"
+        forecast = f"limite às {tick}" if name[-1] in "34" and tick % 3 else ""
+        rows.append(rendered(name, skeleton + forecast, stable=skeleton, forecast=forecast))
+    return rows
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(first=FLEETS, then=st.lists(st.tuples(FLEETS, st.booleans()), min_size=1, max_size=6))
 def test_a_page_that_applies_each_refresh_shows_what_a_full_render_shows(first, then) -> None:
     rows = table(first, 0)
     sent = refresh(rows, "")
-    on_screen, content_of, version = [r.name for r in rows], {r.name: r.html for r in rows}, sent.version
+    on_screen, version = [r.name for r in rows], sent.version
+    shown: Shown = {r.name: (r.digest, r.forecast) for r in rows}
     for tick, (fleet, time_passed) in enumerate(then, start=1):
         rows = table(fleet, tick if time_passed else 0)
         sent = refresh(rows, version)
         if sent.full:
-            on_screen, content_of = [r.name for r in rows], {r.name: r.html for r in rows}
+            on_screen, shown = [r.name for r in rows], {r.name: (r.digest, r.forecast) for r in rows}
         else:
-            on_screen = apply(on_screen, content_of, sent)
+            on_screen = apply(on_screen, shown, sent)
         version = sent.version
         assert on_screen == [r.name for r in rows]
-        assert [content_of[name] for name in on_screen] == [r.html for r in rows]
+        assert [shown[name] for name in on_screen] == [(r.digest, r.forecast) for r in rows]
 
 
 def test_when_an_unchanged_row_moves_the_whole_table_is_sent() -> None:

@@ -7,7 +7,8 @@
  *    version the page shows (data-version); the answer is either the whole part
  *    (data-mode="full", swapped in) or, for the overview, its summary plus only the rows that
  *    changed (data-mode="diff": <template id="fleet-changes"> rows, each with data-after naming
- *    the row it now follows, and #fleet-removed). A diff that does not fit the table on screen
+ *    the row it now follows, #fleet-removed, and #fleet-forecasts: the new words of a forecast
+ *    that alone moved in a row). A diff that does not fit the table on screen
  *    asks again for the whole part. Each row's last message age ("há 3 min") is said again at
  *    every refresh from its data-at and the server's clock (data-now, both in ms), the way
  *    julia_monitor/lib/text.py's ago() says it: a row is not sent only because its age in
@@ -105,6 +106,30 @@
     return true;
   }
 
+  // Put each forecast that alone moved in its row ("" removes it); false when a row is missing.
+  function patchForecasts(tbody, patches) {
+    for (var i = 0; i < patches.length; i++) {
+      var name = patches[i].getAttribute("data-instance");
+      var row = tbody.querySelector('tr[data-instance="' + CSS.escape(name) + '"]');
+      var cell = row && row.querySelector('[data-col="day"]');
+      if (!cell) { return false; }
+      var words = patches[i].textContent;
+      var shown = cell.querySelector('[data-field="forecast"]');
+      if (!words) {
+        if (shown) { shown.remove(); }
+      } else if (shown) {
+        shown.textContent = words;
+      } else {
+        shown = document.createElement("span");
+        shown.className = "forecast";
+        shown.setAttribute("data-field", "forecast");
+        shown.textContent = words;
+        cell.appendChild(shown);
+      }
+    }
+    return true;
+  }
+
   // Apply a refresh's answer; return false when a diff cannot be applied (ask for everything).
   function apply(container, html) {
     var incoming = document.createElement("div");
@@ -120,9 +145,10 @@
     var changes = body.querySelector("#fleet-changes");
     var rows = changes ? Array.from(changes.content.querySelectorAll("tr[data-instance]")) : [];
     var removed = Array.from(body.querySelectorAll("#fleet-removed [data-instance]"));
-    if (!current || !summary || ((rows.length || removed.length) && !tbody)) { return false; }
+    var forecasts = Array.from(body.querySelectorAll("#fleet-forecasts [data-instance]"));
+    if (!current || !summary || ((rows.length || removed.length || forecasts.length) && !tbody)) { return false; }
     return keepingView(container, function () {
-      if (tbody && !placeRows(tbody, rows, removed)) { return false; }
+      if (tbody && !(placeRows(tbody, rows, removed) && patchForecasts(tbody, forecasts))) { return false; }
       summary.replaceChildren.apply(summary, Array.from(body.querySelector("#fleet-summary").childNodes));
       current.setAttribute("data-updated", body.getAttribute("data-updated"));
       current.setAttribute("data-now", body.getAttribute("data-now"));
