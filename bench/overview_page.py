@@ -95,7 +95,7 @@ def measure_refresh(client: object, changed: int, requests: int) -> None:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
     body = response.content
-    rows = body.count(b"data-instance=")
+    rows = body.count(b"<tr data-instance=")
     assert b'data-mode="diff"' in body and rows >= len(names), f"{rows} rows in the diff for {len(names)} changes"
     count = len(queries)
     current = re.search(rb'data-version="([0-9a-f]+)"', body)
@@ -107,16 +107,19 @@ def measure_refresh(client: object, changed: int, requests: int) -> None:
         started = time.perf_counter()
         client.get(url)  # the same old version each time: a diff of the same rows
         timings.append((time.perf_counter() - started) * 1000)
-    # Nothing written since, but the clock moved: forecasts ("limite diário às 16:40") move with it.
+    # Nothing written since, but the clock moved: forecasts ("limite diário às 16:40") move with it
+    # and are sent as patches (a name and the words), not rows.
     later = client.get(f"/frota/parcial?versao={current[1].decode()}").content
     print(
         f"GET /frota/parcial?versao=… after {len(names)} rows changed: {len(body) / 1024:.1f} KiB "
-        f"(target < 30 KiB), {rows} rows, {count} SQL queries, median {statistics.median(timings):.1f} ms, "
+        f"(target < 30 KiB), {rows} rows, {body.count(b'<li data-instance=')} forecast patches, "
+        f"{count} SQL queries, median {statistics.median(timings):.1f} ms, "
         f"p95 {statistics.quantiles(timings, n=20)[18]:.1f} ms"
     )
     print(
         f"  then with nothing written: {len(at_once) / 1024:.1f} KiB at once; "
-        f"{len(later) / 1024:.1f} KiB ({later.count(b'data-instance=')} rows) {time.perf_counter() - began:.0f} s later"
+        f"{len(later) / 1024:.1f} KiB ({later.count(b'<tr data-instance=')} rows, "
+        f"{later.count(b'<li data-instance=')} forecast patches) {time.perf_counter() - began:.0f} s later"
     )
 
 
