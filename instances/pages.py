@@ -2,11 +2,14 @@
 
 The overview: one query for the fleet and its usage (``fleet_overview``), one for the open
 alerts counted per instance, one for the newest finished check cycle, whatever the fleet's size.
+Its rows come problems first (the worst status first, then by name), filtered and a page at a
+time by ``instances.fleet_filters``; the summary is always the whole fleet's.
 The instance page: status, usage, the 24-hour chart, history, uptime, doctors, alerts.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,6 +32,7 @@ from instances.fleet import (
     status_label,
     status_note,
 )
+from instances.fleet_filters import FleetPage, FleetQuery
 from instances.forecast import Forecast, describe, instance_forecast
 from instances.models import (
     CheckCycle,
@@ -90,11 +94,37 @@ class OverviewRow:
         return self.usage.forecast.short if self.status == Status.CONNECTED else ""
 
 
+# Problems first, the worst first: a person acts on a ban before a number that is reconnecting.
+STATUS_ORDER: dict[str, int] = {
+    Status.BANNED: 0,
+    Status.DISCONNECTED: 1,
+    Status.UNKNOWN: 2,
+    Status.CONNECTING: 3,
+    Status.CONNECTED: 4,
+}
+
+
+def problems_first(rows: list[InstanceUsage]) -> list[InstanceUsage]:
+    """Return the rows by shown status (the worst first), then by name."""
+    last = len(STATUS_ORDER)
+    return sorted(rows, key=lambda r: (STATUS_ORDER.get(r.shown_status, last), r.name))
+
+
 @dataclass(frozen=True)
 class OverviewPage:
     overview: FleetOverview
     rows: list[OverviewRow]
     monitor: MonitorHealth
+    # The page of the filtered fleet the rows are, with its totals.
+    listing: FleetPage = field(default_factory=lambda: FleetPage([], 1, 1, 0))
+    query: FleetQuery = field(default_factory=FleetQuery)
+    # Shown status -> how many of the whole fleet show it.
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> int:
+        """Return how many instances show anything but connected."""
+        return self.summary.total - self.by_status.get(Status.CONNECTED, 0)
 
     @property
     def summary(self) -> FleetSummary:
@@ -149,16 +179,29 @@ def monitor_health(now: datetime) -> MonitorHealth:
     return MonitorHealth(last_finished_at=finished_at, stale=CheckCycle.is_stale(finished_at, now))
 
 
-def overview_page(now: datetime | None = None) -> OverviewPage:
+def overview_page(now: datetime | None = None, query: FleetQuery | None = None) -> OverviewPage:
+    """Build the overview: the whole fleet's summary and the rows of ``query``'s page, problems first.
+
+    Without a query, every instance (one page as large as the fleet).
+    """
     now = now or timezone.now()
     overview = fleet_overview(now)
     alerts = open_alert_counts()
     fleet_window, windows = active_windows_by_instance(now)
+    query = query or FleetQuery()
+    listing = query.select(problems_first(overview.instances))
     rows = []
-    for usage in overview.instances:
+    for usage in listing.rows:
         window = windows.get(usage.pk) or fleet_window
         rows.append(OverviewRow(usage, alerts.get(usage.pk, 0), window.until_label(now) if window else ""))
-    return OverviewPage(overview=overview, rows=rows, monitor=monitor_health(now))
+    return OverviewPage(
+        overview=overview,
+        rows=rows,
+        monitor=monitor_health(now),
+        listing=listing,
+        query=query,
+        by_status=dict(Counter(u.shown_status for u in overview.instances)),
+    )
 
 
 # --- An instance's page ---------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from django.urls import path
 
-from instances import views
+from instances import overview_views, views
 from instances.webhooks import evolution_webhook
 
 urlpatterns = [
-    path("", views.overview, name="fleet-overview"),
-    path("frota/parcial", views.overview_partial, name="fleet-overview-partial"),
+    path("", overview_views.overview, name="fleet-overview"),
+    path("frota/parcial", overview_views.overview_partial, name="fleet-overview-partial"),
     path("instancias/<str:nome>/", views.instance_detail, name="instance-detail"),
     path("instancias/<str:nome>/parcial", views.instance_status_partial, name="instance-status-partial"),
     path("instancias/<str:nome>/estado", views.instance_state, name="instance-state"),

@@ -1,8 +1,7 @@
-"""Fleet pages: the overview at ``/``, an instance's page, and its Reconnect action."""
+"""Fleet pages: an instance's page and its actions (the overview at ``/`` is ``overview_views``)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,13 +16,11 @@ from instances.doctor_moves import migrate, undo
 from instances.fleet import status_label, status_note
 from instances.models import Instance, MigrationBatch, MigrationReason, status_emoji
 from instances.pages import (
-    NAME_SLOT,
     StatusArea,
     doctor_moves_area,
     instance_page,
     instance_with_usage,
     open_unstable_ids,
-    overview_page,
 )
 from instances.reconnect import Outcome, pop_pending, probe_now, remember_pending, request_reconnect
 
@@ -33,33 +30,6 @@ MIGRATE_PERMISSION = "instances.migrate_doctors"
 
 def _not_found(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "fleet/instance_not_found.html", {"section": "fleet", "name": name}, status=404)
-
-
-def _overview_context() -> dict:
-    page = overview_page()
-    return {
-        "section": "fleet",
-        "page": page,
-        "now": page.overview.at,
-        # Reversed once, not per row: a thousand reverse() calls cost more than the query.
-        "instance_url": reverse("instance-detail", args=[NAME_SLOT]),
-        "alert_log_url": reverse("alert-log"),
-        "refresh_seconds": settings.OVERVIEW_REFRESH_SECONDS,
-    }
-
-
-@login_required
-@require_GET
-def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "fleet/overview.html", _overview_context())
-
-
-@login_required
-@require_GET
-@never_cache
-def overview_partial(request: HttpRequest) -> HttpResponse:
-    """The part of the overview that refreshes every few seconds (fleet.js swaps it in)."""
-    return render(request, "fleet/_overview_live.html", _overview_context())
 
 
 @login_required

@@ -377,6 +377,10 @@ MONITOR_HEARTBEAT_TIMEOUT = env_float("MONITOR_HEARTBEAT_TIMEOUT", 5.0, minimum=
 
 # How often the overview page refreshes its live part, in seconds.
 OVERVIEW_REFRESH_SECONDS = env_float("OVERVIEW_REFRESH_SECONDS", 5.0, minimum=1.0)
+# Rows per page of the overview: a larger fleet is read a page at a time, problems first.
+OVERVIEW_PER_PAGE = env_int("OVERVIEW_PER_PAGE", 1000, minimum=1)
+if OVERVIEW_PER_PAGE > 1000:  # the fleet filter's own limit (instances.fleet_filters.PER_PAGE_MAX)
+    raise ImproperlyConfigured(f"OVERVIEW_PER_PAGE must be <= 1000, got {OVERVIEW_PER_PAGE}")
 
 # --- Alerts ------------------------------------------------------------------------------------
 # An instance must stay not-connected this long before "offline" fires (a reconnect blip is

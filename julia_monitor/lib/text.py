@@ -54,7 +54,11 @@ def duration(delta: timedelta) -> str:
 
 
 def ago(at: datetime, now: datetime | None = None) -> str:
-    """Return how long ago ``at`` was: "agora", "há 40 s", "há 3 min", "há 2 h 5 min", "há 3 d 4 h"."""
+    """Return how long ago ``at`` was: "agora", "há 40 s", "há 3 min", "há 2 h 5 min", "há 3 d 4 h".
+
+    The overview's script says a row's last message age the same way in the browser (fleet.js,
+    ``span``/``sayAges``); a browser test compares the two.
+    """
     age = (now or timezone.now()) - at
     return "agora" if age < JUST_NOW else f"há {span(age)}"
 

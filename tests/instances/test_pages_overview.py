@@ -104,7 +104,8 @@ def test_each_row_shows_status_in_words_usage_against_capacity_and_alerts(as_vie
     page = as_viewer.get("/").content
 
     rows = {attr(row, "data-instance"): row for row in find_all(page, "data-instance")}
-    assert list(rows) == ["zap-ban", "zap-down", "zap-hot", "zap-idle", "zap-odd", "zap-wait"]
+    # Problems first, the worst first (banned, disconnected, unknown, connecting), then by name.
+    assert list(rows) == ["zap-ban", "zap-down", "zap-odd", "zap-wait", "zap-hot", "zap-idle"]
     hot = [text(cell) for cell in rows["zap-hot"].children]
     # 60 since 11:00: at that pace its 100 a day are gone at 16:50.
     assert hot == [

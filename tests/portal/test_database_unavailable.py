@@ -10,7 +10,7 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 
-import instances.views
+import instances.overview_views
 
 
 def lost_database(*args: object, **kwargs: object) -> None:
@@ -19,7 +19,7 @@ def lost_database(*args: object, **kwargs: object) -> None:
 
 @pytest.fixture
 def database_lost_in_views(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(instances.views, "overview_page", lost_database)
+    monkeypatch.setattr(instances.overview_views, "overview_page", lost_database)
 
 
 def test_a_page_answers_503_in_portuguese_when_the_database_is_lost(
@@ -45,7 +45,7 @@ def test_other_errors_are_still_server_errors(as_viewer: Client, monkeypatch: py
     def bug(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError
 
-    monkeypatch.setattr(instances.views, "overview_page", bug)
+    monkeypatch.setattr(instances.overview_views, "overview_page", bug)
     as_viewer.raise_request_exception = False
 
     assert as_viewer.get("/").status_code == 500

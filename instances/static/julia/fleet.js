@@ -1,10 +1,18 @@
 /* Julia Monitor fleet pages: our own small script, no libraries.
  *
- * 1. Any element with data-refresh-url and data-refresh-seconds is refreshed in place: the
- *    partial's HTML is fetched and swapped in, keeping scroll positions, and #updated-at says
- *    "Atualizado às HH:MM:SS" (the server's clock, from the partial's data-updated) or, when
- *    the portal cannot be reached, "Sem conexão com o portal desde HH:MM:SS" while the last
- *    data stays on screen.
+ * 1. Any element with data-refresh-url and data-refresh-seconds is refreshed in place, keeping
+ *    scroll positions and focus, and #updated-at says "Atualizado às HH:MM:SS" (the server's
+ *    clock, from the partial's data-updated) or, when the portal cannot be reached, "Sem conexão
+ *    com o portal desde HH:MM:SS" while the last data stays on screen. The request names the
+ *    version the page shows (data-version); the answer is either the whole part
+ *    (data-mode="full", swapped in) or, for the overview, its summary plus only the rows that
+ *    changed (data-mode="diff": <template id="fleet-changes"> rows, each with data-after naming
+ *    the row it now follows, #fleet-removed, and #fleet-forecasts: the new words of a forecast
+ *    that alone moved in a row). A diff that does not fit the table on screen
+ *    asks again for the whole part. Each row's last message age ("há 3 min") is said again at
+ *    every refresh from its data-at and the server's clock (data-now, both in ms), the way
+ *    julia_monitor/lib/text.py's ago() says it: a row is not sent only because its age in
+ *    words changed.
  * 2. A pending reconnection (#reconnect[data-reconnect-pending]) polls the instance's state
  *    endpoint until it reports "connected", then says so and reloads the status area.
  *
@@ -42,9 +50,9 @@
     });
   }
 
-  // Replace a container's content, keeping the page's and every table's scroll position and
-  // the keyboard focus on the same link.
-  function swap(container, html) {
+  // Change a container's content with change(), keeping the page's and every table's scroll
+  // position and the keyboard focus on the same link.
+  function keepingView(container, change) {
     var scrollX = window.scrollX, scrollY = window.scrollY;
     var sideways = {};
     container.querySelectorAll("[id]").forEach(function (el) {
@@ -53,17 +61,136 @@
     var focused = document.activeElement;
     var focusHref = focused && container.contains(focused) ? focused.getAttribute("href") : null;
 
-    container.innerHTML = html;
+    var result = change();
 
     Object.keys(sideways).forEach(function (id) {
       var el = document.getElementById(id);
       if (el) { el.scrollLeft = sideways[id]; }
     });
-    if (focusHref) {
+    if (focusHref && !container.contains(document.activeElement)) {
       var again = container.querySelector('a[href="' + CSS.escape(focusHref) + '"]');
       if (again) { again.focus({ preventScroll: true }); }
     }
     window.scrollTo(scrollX, scrollY);
+    return result;
+  }
+
+  function swap(container, html) {
+    keepingView(container, function () { container.innerHTML = html; });
+  }
+
+  // Put a diff's rows in the table: drop the rows gone and the old copies of the changed ones,
+  // then place each changed row after the row it follows now (in order, so that row is there).
+  // Return false when the table on screen is not the one the diff was made against.
+  function placeRows(tbody, rows, removed) {
+    var byName = new Map();
+    Array.prototype.forEach.call(tbody.rows, function (tr) { byName.set(tr.getAttribute("data-instance"), tr); });
+    removed.concat(rows).forEach(function (el) {
+      var name = el.getAttribute("data-instance");
+      var old = byName.get(name);
+      if (old) { old.remove(); byName.delete(name); }
+    });
+    for (var i = 0; i < rows.length; i++) {
+      var tr = rows[i];
+      var after = tr.getAttribute("data-after");
+      tr.removeAttribute("data-after");
+      if (after === "") {
+        tbody.prepend(tr);
+      } else {
+        var previous = byName.get(after);
+        if (!previous) { return false; }
+        previous.after(tr);
+      }
+      byName.set(tr.getAttribute("data-instance"), tr);
+    }
+    return true;
+  }
+
+  // Put each forecast that alone moved in its row ("" removes it); false when a row is missing.
+  function patchForecasts(tbody, patches) {
+    for (var i = 0; i < patches.length; i++) {
+      var name = patches[i].getAttribute("data-instance");
+      var row = tbody.querySelector('tr[data-instance="' + CSS.escape(name) + '"]');
+      var cell = row && row.querySelector('[data-col="day"]');
+      if (!cell) { return false; }
+      var words = patches[i].textContent;
+      var shown = cell.querySelector('[data-field="forecast"]');
+      if (!words) {
+        if (shown) { shown.remove(); }
+      } else if (shown) {
+        shown.textContent = words;
+      } else {
+        shown = document.createElement("span");
+        shown.className = "forecast";
+        shown.setAttribute("data-field", "forecast");
+        shown.textContent = words;
+        cell.appendChild(shown);
+      }
+    }
+    return true;
+  }
+
+  // Apply a refresh's answer; return false when a diff cannot be applied (ask for everything).
+  function apply(container, html) {
+    var incoming = document.createElement("div");
+    incoming.innerHTML = html;
+    var body = incoming.querySelector(".live-body");
+    if (!body || body.getAttribute("data-mode") !== "diff") {
+      keepingView(container, function () { container.replaceChildren.apply(container, Array.from(incoming.childNodes)); });
+      return true;
+    }
+    var current = container.querySelector(".live-body");
+    var summary = container.querySelector("#fleet-summary");
+    var tbody = container.querySelector("#fleet-table tbody");
+    var changes = body.querySelector("#fleet-changes");
+    var rows = changes ? Array.from(changes.content.querySelectorAll("tr[data-instance]")) : [];
+    var removed = Array.from(body.querySelectorAll("#fleet-removed [data-instance]"));
+    var forecasts = Array.from(body.querySelectorAll("#fleet-forecasts [data-instance]"));
+    if (!current || !summary || ((rows.length || removed.length || forecasts.length) && !tbody)) { return false; }
+    return keepingView(container, function () {
+      if (tbody && !(placeRows(tbody, rows, removed) && patchForecasts(tbody, forecasts))) { return false; }
+      summary.replaceChildren.apply(summary, Array.from(body.querySelector("#fleet-summary").childNodes));
+      current.setAttribute("data-updated", body.getAttribute("data-updated"));
+      current.setAttribute("data-now", body.getAttribute("data-now"));
+      current.setAttribute("data-version", body.getAttribute("data-version"));
+      return true;
+    });
+  }
+
+  // text.py's span() and ago(), in the browser: "agora", "há 40 s", "há 3 min", "há 2 h 5 min", "há 3 d 4 h".
+  var JUST_NOW_MS = 10 * 1000;
+  function span(seconds) {
+    seconds = Math.max(Math.floor(seconds), 0);
+    if (seconds < 60) { return seconds + " s"; }
+    var minutes = Math.floor(seconds / 60);
+    var days = Math.floor(minutes / 1440);
+    var hours = Math.floor((minutes % 1440) / 60);
+    minutes = minutes % 60;
+    if (days) { return hours ? days + " d " + hours + " h" : days + " d"; }
+    if (hours) { return minutes ? hours + " h " + minutes + " min" : hours + " h"; }
+    return minutes + " min";
+  }
+
+  function sayAges(container) {
+    var body = container.querySelector("[data-now]");
+    var now = body ? Number(body.getAttribute("data-now")) : NaN;
+    if (isNaN(now)) { return; }
+    container.querySelectorAll("td[data-at]").forEach(function (el) {
+      var age = now - Number(el.getAttribute("data-at"));
+      if (isNaN(age)) { return; }
+      var words = age < JUST_NOW_MS ? "agora" : "há " + span(age / 1000);
+      if (el.textContent !== words) { el.textContent = words; }
+    });
+  }
+
+  function versionOf(container) {
+    var body = container.querySelector("[data-version]");
+    return body ? body.getAttribute("data-version") : "";
+  }
+
+  function withVersion(url, version) {
+    if (!version) { return url; }
+    return url + (url.indexOf("?") === -1 ? "?" : "&") + "versao=" + encodeURIComponent(version);
   }
 
   function updatedAt(container) {
@@ -96,10 +223,16 @@
       if (document.hidden) { return; } // resumed by visibilitychange
       if (inFlight) { return schedule(); }
       inFlight = true;
-      get(url, "text/html")
+      get(withVersion(url, versionOf(container)), "text/html")
         .then(function (response) { return response.text(); })
         .then(function (html) {
-          swap(container, html);
+          if (apply(container, html)) { return; }
+          return get(url, "text/html")  // the table on screen is not the diff's: take it whole
+            .then(function (response) { return response.text(); })
+            .then(function (whole) { apply(container, whole); });
+        })
+        .then(function () {
+          sayAges(container);
           lastGood = updatedAt(container) || lastGood;
           say("ok", "Atualizado às " + lastGood);
         })
