@@ -24,8 +24,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from ninja import Schema
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
 from instances.models import Status
-from julia_monitor.lib.api_shapes import INVALID_CHARACTER, invalid_character_in
+from julia_monitor.lib.api_shapes import INVALID_CHARACTER, Linha, invalid_character_in
 
 PROBLEMS = "problemas"
 STATUS_VALUES: tuple[str, ...] = tuple(Status.values)
@@ -194,3 +198,40 @@ def _found(search: str, row: ListedInstance) -> bool:
         digits = _NOT_A_DIGIT.sub("", search)
         return digits in _NOT_A_DIGIT.sub("", row.phone_number)
     return False
+
+
+# --- The API's form of the same parameters ------------------------------------------------------
+
+
+class FiltroFrota(Schema):
+    """The optional filters and page of ``GET /dashboard/instances`` (``instances.fleet_filters``)."""
+
+    status: list[str] = Field(
+        default_factory=list,
+        description=f"Status exibido ({', '.join(STATUS_WORDS)}); repita o parâmetro ou separe por vírgulas. "
+        "`problemas`: todos menos connected.",
+        json_schema_extra={"items": {"type": "string", "pattern": STATUS_PATTERN}},
+    )
+    busca: Linha | None = Field(
+        None, max_length=SEARCH_MAX_LENGTH, description="Parte do nome ou do número (sem diferenciar maiúsculas)"
+    )
+    pagina: int | None = Field(None, ge=1, le=PAGE_MAX, description="Página, a partir de 1")
+    por_pagina: int | None = Field(None, ge=1, le=PER_PAGE_MAX, description="Instâncias por página (padrão 100)")
+
+    @field_validator("status")
+    @classmethod
+    def known_statuses(cls, value: list[str]) -> list[str]:
+        try:
+            parse_statuses(value)
+        except FleetQueryError as refused:
+            raise PydanticCustomError(refused.kind, refused.message) from None
+        return value
+
+    @field_validator("busca")
+    @classmethod
+    def search_text(cls, value: str | None) -> str | None:
+        try:
+            parse_search(value)
+        except FleetQueryError as refused:
+            raise PydanticCustomError(refused.kind, refused.message) from None
+        return value
