@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 from instances.fleet import FleetStatus, InstanceUsage, fleet_overview, status_note
 from instances.fleet_filters import FiltroFrota, FleetQuery
 from instances.forecast import Forecast, instance_forecast
-from instances.models import ApiKey, Instance, Status, status_emoji
+from instances.models import ApiKey, Instance, Status, load_percent, status_emoji
 from julia_monitor.lib.api_shapes import (
     INVALID_CHARACTER,
     LINE_CHARACTER,
@@ -148,19 +148,22 @@ def forecast_of(f: Forecast) -> dict[str, Any]:
 
 
 def instance_row(row: InstanceUsage) -> dict:
+    """Return an instance's row of the overview (one of 10,000: nothing is worked out twice)."""
     status = row.shown_status
+    hour, hour_capacity, day, day_capacity = row.msgs_hour, row.capacity_per_hour, row.msgs_day, row.capacity_per_day
+    message_at, down_since = row.last_message_at, row.down_since
     return {
         "nome": row.name,
         "numero": row.phone_number,
         "status": status,
         "status_emoji": status_emoji(status),
-        "msgs_hora": f"{row.msgs_hour}/{row.capacity_per_hour}",
-        "msgs_dia": f"{row.msgs_day}/{row.capacity_per_day}",
-        "carga": percent(row.load_pct),
-        "ultima_msg": moment(row.last_message_at),
+        "msgs_hora": f"{hour}/{hour_capacity}",
+        "msgs_dia": f"{day}/{day_capacity}",
+        "carga": percent(load_percent(hour, hour_capacity, day, day_capacity)),
+        "ultima_msg": moment(message_at) if message_at else None,
         "ultima_leitura": moment(row.last_read_at),
         "motivo_status": row.note or None,
-        "fora_do_ar_desde": moment(row.down_since),
+        "fora_do_ar_desde": moment(down_since) if down_since else None,
     }
 
 

@@ -225,16 +225,30 @@ def fleet_overview(now: datetime | None = None) -> FleetOverview:
     now = now or timezone.now()
     reader = RowReader(now, Periods.of(now))
     rows = [reader.usage(values) for values in dashboard_values(now)]
-    online = [r for r in rows if r.shown_status == Status.CONNECTED]
-    banned = sum(1 for r in rows if r.shown_status == Status.BANNED)
-    summary = FleetSummary(
+    return FleetOverview(at=now, summary=summarise(rows), instances=rows)
+
+
+def summarise(rows: list[InstanceUsage]) -> FleetSummary:
+    """Return the fleet's numbers from its rows, in one pass (10,000 rows, six sums)."""
+    online = banned = stale = capacity_day = sent_today = projected = 0
+    for r in rows:
+        status = r.shown_status
+        sent_today += r.msgs_day
+        projected += projected_today(r)
+        if status == Status.CONNECTED:
+            online += 1
+            capacity_day += r.capacity_per_day
+        elif status == Status.BANNED:
+            banned += 1
+        if not r.fresh:
+            stale += 1
+    return FleetSummary(
         total=len(rows),
-        online=len(online),
-        offline=len(rows) - len(online) - banned,
+        online=online,
+        offline=len(rows) - online - banned,
         banned=banned,
-        capacity_day=sum(r.capacity_per_day for r in online),
-        sent_today=sum(r.msgs_day for r in rows),
-        stale=sum(1 for r in rows if not r.fresh),
-        projected_today=sum(projected_today(r) for r in rows),
+        capacity_day=capacity_day,
+        sent_today=sent_today,
+        stale=stale,
+        projected_today=projected,
     )
-    return FleetOverview(at=now, summary=summary, instances=rows)
