@@ -94,12 +94,12 @@ def parse_statuses(values: Iterable[str]) -> frozenset[str]:
 
 def parse_search(value: str | None) -> str:
     """Return the search text, stripped ("" for none)."""
-    value = (value or "").strip()
+    value = value or ""
     if invalid_character_in(value):
         raise FleetQueryError("busca", "busca contém caracteres inválidos (controle ou NUL).", INVALID_CHARACTER)
     if len(value) > SEARCH_MAX_LENGTH:
         raise FleetQueryError("busca", f"busca deve ter no máximo {SEARCH_MAX_LENGTH} caracteres.")
-    return value
+    return value.strip()
 
 
 def _whole_number(field: str, value: int | str | None, default: int, low: int, high: int) -> int:
@@ -212,8 +212,11 @@ class FiltroFrota(Schema):
         "`problemas`: todos menos connected.",
         json_schema_extra={"items": {"type": "string", "pattern": STATUS_PATTERN}},
     )
+    # The length is checked by search_text (in Portuguese); the schema says it to clients.
     busca: Linha | None = Field(
-        None, max_length=SEARCH_MAX_LENGTH, description="Parte do nome ou do número (sem diferenciar maiúsculas)"
+        None,
+        description="Parte do nome ou do número (sem diferenciar maiúsculas)",
+        json_schema_extra={"maxLength": SEARCH_MAX_LENGTH},
     )
     pagina: int | None = Field(None, ge=1, le=PAGE_MAX, description="Página, a partir de 1")
     por_pagina: int | None = Field(None, ge=1, le=PER_PAGE_MAX, description="Instâncias por página (padrão 100)")
