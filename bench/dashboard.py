@@ -1,9 +1,11 @@
-"""GET /dashboard/instances with a large fleet: SQL queries per request and median latency.
+"""GET /dashboard/instances with a large fleet: SQL queries per request, median and p95 latency.
 
-Target: with 1,000 instances, at most 5 queries and a median under 50 ms served
-in-process on PostgreSQL.
+Targets, served in-process on PostgreSQL: at most 5 queries whatever the fleet's size; a median
+under 50 ms with 1,000 instances and under 80 ms with 10,000. Several sizes run one after the
+other on the same database (the fleet grows between them):
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/dashboard.py
+    DATABASE_URL=… .venv/bin/python bench/dashboard.py --instances 1000 10000
 """
 
 from __future__ import annotations
@@ -12,11 +14,20 @@ import argparse
 import statistics
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from _setup import bench_database
 
+if TYPE_CHECKING:
+    from django.test import Client
 
-def seed(instances: int, history_days: int) -> None:
+
+TARGET_MS = {1000: 50, 10000: 80}
+
+
+def seed(instances: int, history_days: int, first: int = 0) -> None:
+    """Add instances numbered ``first`` to ``instances - 1``, each with ``history_days`` of usage."""
+    from django.db import connection
     from django.utils import timezone
 
     from instances.fleet import fleet_overview  # noqa: F401 - import cost outside the timing
@@ -34,12 +45,12 @@ def seed(instances: int, history_days: int) -> None:
             # Read by the gateway just now: a stale reading would show every status as unknown.
             last_read_at=timezone.now(),
         )
-        for n in range(instances)
+        for n in range(first, instances)
     )
     now = hour_start(timezone.now())
     hours = [now - timedelta(hours=h) for h in range(history_days * 24)]
     batch: list[UsageBucket] = []
-    for instance_id in Instance.objects.values_list("pk", flat=True):
+    for instance_id in Instance.objects.filter(name__gte=f"bench-{first:04}").values_list("pk", flat=True):
         batch.extend(
             UsageBucket(instance_id=instance_id, hour=h, count=(instance_id + i) % 20) for i, h in enumerate(hours)
         )
@@ -47,47 +58,65 @@ def seed(instances: int, history_days: int) -> None:
             UsageBucket.objects.bulk_create(batch)
             batch = []
     UsageBucket.objects.bulk_create(batch)
+    if connection.vendor == "postgresql":
+        # What autovacuum does to a real database: planner statistics and the visibility map.
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE instances_instance, instances_usagebucket")
+
+
+def measure(client: Client, instances: int, requests: int, history_days: int) -> None:
+    """Print the queries of one request and the median and p95 of ``requests`` more."""
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    get = client.get
+    get("/dashboard/instances")  # warm up
+    reset_queries()  # a full log (DEBUG keeps the last 9,000) would hide the new ones
+    with CaptureQueriesContext(connection) as queries:
+        response = get("/dashboard/instances")
+    assert response.status_code == 200, response.content[:200]
+    assert len(response.json()["instancias"]) == instances
+
+    timings, cpu = [], []
+    for _ in range(requests):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        get("/dashboard/instances")
+        timings.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+
+    target = TARGET_MS.get(instances)
+    print(f"fleet: {instances} instances, {history_days} days of hourly usage each")
+    print(f"  SQL queries per request: {len(queries)} (target <= 5)")
+    print(
+        f"  GET /dashboard/instances median {statistics.median(timings):.1f} ms, "
+        f"p95 {statistics.quantiles(timings, n=20)[18]:.1f} ms over {requests} requests"
+        + (f" (target: median < {target} ms)" if target else "")
+    )
+    # On a busy machine the wall clock also counts waiting for a core; this does not.
+    print(f"  CPU of the portal's process per request: median {statistics.median(cpu):.1f} ms (PostgreSQL's apart)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--instances", type=int, nargs="+", default=[1000], help="fleet sizes, smallest first")
     parser.add_argument("--history-days", type=int, default=7, help="usage history behind each instance")
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
+    sizes = sorted(args.instances)
 
     with bench_database() as where:
-        from django.db import connection, reset_queries
         from django.test import Client
-        from django.test.utils import CaptureQueriesContext
 
         from instances.models import ApiKey
 
-        seed(args.instances, args.history_days)
         _key, secret = ApiKey.issue("bench")
         client = Client(HTTP_X_API_KEY=secret)
-        client.get("/dashboard/instances")  # warm up
-
-        reset_queries()
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get("/dashboard/instances")
-        assert response.status_code == 200, response.content[:200]
-        assert len(response.json()["instancias"]) == args.instances
-
-        timings = []
-        for _ in range(args.requests):
-            started = time.perf_counter()
-            client.get("/dashboard/instances")
-            timings.append((time.perf_counter() - started) * 1000)
-
         print(f"database: {where}")
-        print(f"fleet: {args.instances} instances, {args.history_days} days of hourly usage each")
-        print(f"SQL queries per request: {len(queries)} (target <= 5)")
-        print(
-            f"GET /dashboard/instances median {statistics.median(timings):.1f} ms, "
-            f"p95 {statistics.quantiles(timings, n=20)[18]:.1f} ms over {args.requests} requests"
-            " (target: median < 50 ms)"
-        )
+        seeded = 0
+        for size in sizes:
+            seed(size, args.history_days, first=seeded)
+            seeded = size
+            measure(client, size, args.requests, args.history_days)
 
 
 if __name__ == "__main__":

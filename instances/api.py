@@ -16,16 +16,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from instances.fleet import FleetStatus, InstanceUsage, fleet_overview, status_note
+from instances.fleet_filters import FiltroFrota, FleetQuery
 from instances.forecast import Forecast, instance_forecast
-from instances.models import ApiKey, Instance, Status, status_emoji
+from instances.models import ApiKey, Instance, Status, load_percent, status_emoji
 from julia_monitor.lib.api_shapes import (
     INVALID_CHARACTER,
     LINE_CHARACTER,
@@ -34,6 +35,7 @@ from julia_monitor.lib.api_shapes import (
     Linha,
     invalid_character_in,
 )
+from julia_monitor.lib.json_body import json_response, moment
 from julia_monitor.lib.text import percent
 
 router = Router(tags=["instâncias"])
@@ -69,8 +71,15 @@ class InstanciaOut(Schema):
 class PainelOut(Schema):
     status: FleetStatus
     timestamp: datetime
-    resumo: ResumoOut
+    resumo: ResumoOut = Field(description="A frota inteira, com ou sem filtros")
     instancias: list[InstanciaOut]
+    # Beside the spec's keys, only when a page is asked for (pagina or por_pagina).
+    pagina: int | None = Field(None, description="Só com pagina ou por_pagina")
+    por_pagina: int | None = Field(None, description="Só com pagina ou por_pagina")
+    paginas: int | None = Field(None, description="Páginas do resultado filtrado; só com pagina ou por_pagina")
+    total_filtrado: int | None = Field(
+        None, description="Instâncias que atendem aos filtros; só com pagina ou por_pagina"
+    )
 
 
 class CapacidadeOut(Schema):
@@ -139,28 +148,41 @@ def forecast_of(f: Forecast) -> dict[str, Any]:
 
 
 def instance_row(row: InstanceUsage) -> dict:
+    """Return an instance's row of the overview (one of 10,000: nothing is worked out twice)."""
+    status = row.shown_status
+    hour, hour_capacity, day, day_capacity = row.msgs_hour, row.capacity_per_hour, row.msgs_day, row.capacity_per_day
+    message_at, down_since = row.last_message_at, row.down_since
     return {
         "nome": row.name,
         "numero": row.phone_number,
-        "status": row.shown_status,
-        "status_emoji": status_emoji(row.shown_status),
-        "msgs_hora": f"{row.msgs_hour}/{row.capacity_per_hour}",
-        "msgs_dia": f"{row.msgs_day}/{row.capacity_per_day}",
-        "carga": percent(row.load_pct),
-        "ultima_msg": local(row.last_message_at),
-        "ultima_leitura": local(row.last_read_at),
+        "status": status,
+        "status_emoji": status_emoji(status),
+        "msgs_hora": f"{hour}/{hour_capacity}",
+        "msgs_dia": f"{day}/{day_capacity}",
+        "carga": percent(load_percent(hour, hour_capacity, day, day_capacity)),
+        "ultima_msg": moment(message_at) if message_at else None,
+        "ultima_leitura": moment(row.last_read_at),
         "motivo_status": row.note or None,
-        "fora_do_ar_desde": local(row.down_since),
+        "fora_do_ar_desde": moment(down_since) if down_since else None,
     }
 
 
-@router.get("/instances", response=PainelOut, summary="Estado da frota")
-def list_instances(request: HttpRequest) -> JsonResponse:
+@router.get(
+    "/instances",
+    response=PainelOut,
+    summary="Estado da frota",
+    description="Sem parâmetros, a frota inteira. `status` e `busca` filtram `instancias`; `pagina` ou "
+    "`por_pagina` pedem uma página e acrescentam `pagina`, `por_pagina`, `paginas` e `total_filtrado`. "
+    "`resumo` é sempre o da frota inteira.",
+)
+def list_instances(request: HttpRequest, filtro: Query[FiltroFrota]) -> HttpResponse:
+    query = FleetQuery.parse(filtro.status, filtro.busca, filtro.pagina, filtro.por_pagina)
     overview = fleet_overview()
+    page = query.select(overview.instances)
     s = overview.summary
-    body = {
+    body: dict[str, Any] = {
         "status": s.status,
-        "timestamp": timezone.localtime(overview.at),
+        "timestamp": moment(overview.at),
         "resumo": {
             "total_instancias": s.total,
             "online": s.online,
@@ -173,11 +195,14 @@ def list_instances(request: HttpRequest) -> JsonResponse:
             "previsao_dia": s.projected_today,
             "previsao_dia_pct": percent(s.projected_pct),
         },
-        "instancias": [instance_row(row) for row in overview.instances],
+        "instancias": [instance_row(row) for row in page.rows],
     }
-    # Built by hand and returned as is: validating 1,000 rows through pydantic would cost
-    # more than the whole query. The schema above still documents it; tests pin the format.
-    return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+    if query.per_page is not None:
+        body.update(pagina=page.page, por_pagina=page.per_page, paginas=page.pages, total_filtrado=page.total)
+    # Built by hand and written by orjson: validating 10,000 rows through pydantic, or encoding
+    # them with Django's encoder, would cost more than the whole query. The schema above still
+    # documents it; tests pin the format.
+    return json_response(body)
 
 
 @router.get("/instances/{nome}", response={200: DetalheOut, 404: Erro}, summary="Detalhe de uma instância")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from instances.forecast import Forecast, Periods, forecast
-from instances.models import Instance, Status, StatusChange, is_fresh, load_percent, shown_status
+from instances.fleet_rows import ROW_FIELDS, VALUE_FIELDS, dashboard_values
+from instances.forecast import Forecast, Periods, day_projection, forecast
+from instances.models import Status, StatusChange, is_fresh, load_percent
 from julia_monitor.lib.text import clock
 
 STATUS_LABELS = dict(Status.choices)
@@ -82,28 +85,13 @@ def _note(fresh: bool, status: str, reason: str, last_read_at: datetime | None, 
     return reason if status != Status.CONNECTED else ""
 
 
-ROW_FIELDS = (
-    "pk",
-    "name",
-    "phone_number",
-    "status",
-    "status_reason",
-    "capacity_per_hour",
-    "capacity_per_day",
-    "last_message_at",
-    "last_read_at",
-    "down_since",
-    "first_hour_today",
-)
-
-
 @dataclass(frozen=True)
 class InstanceUsage:
     """One instance's identity, status and usage this hour and today (no model instance).
 
     ``shown_status`` is the status as people see it at the overview's moment: ``unknown``
     when the reading behind ``status`` is stale (``fresh`` is False). ``forecast`` is the
-    capacity forecast at that moment (``instances.forecast``).
+    capacity forecast at that moment (``instances.forecast``), worked out when first asked for.
     """
 
     pk: int
@@ -122,7 +110,7 @@ class InstanceUsage:
     fresh: bool
     shown_status: str
     note: str
-    forecast: Forecast
+    periods: Periods = field(repr=False, compare=False)
 
     @classmethod
     def from_row(cls, row: dict, now: datetime, periods: Periods | None = None) -> InstanceUsage:
@@ -130,26 +118,59 @@ class InstanceUsage:
 
         ``periods`` (``Periods.of(now)``) saves working out the hour and the day for every row.
         """
-        status, read_at = row["status"], row["last_read_at"]
-        fresh = is_fresh(read_at, now)
-        return cls(
-            **row,
-            fresh=fresh,
-            shown_status=shown_status(status, read_at, now),
-            note=_note(fresh, status, row["status_reason"], read_at, now),
-            forecast=forecast(
-                row["msgs_hour"],
-                row["capacity_per_hour"],
-                row["msgs_day"],
-                row["capacity_per_day"],
-                row["first_hour_today"],
-                periods or Periods.of(now),
-            ),
+        reader = RowReader(now, periods or Periods.of(now))
+        return reader.usage(tuple(row[name] for name in VALUE_FIELDS))
+
+    @cached_property
+    def forecast(self) -> Forecast:
+        return forecast(
+            self.msgs_hour,
+            self.capacity_per_hour,
+            self.msgs_day,
+            self.capacity_per_day,
+            self.first_hour_today,
+            self.periods,
         )
 
     @property
     def load_pct(self) -> float:
         return load_percent(self.msgs_hour, self.capacity_per_hour, self.msgs_day, self.capacity_per_day)
+
+
+_STATUS, _REASON, _READ_AT = (
+    ROW_FIELDS.index("status"),
+    ROW_FIELDS.index("status_reason"),
+    ROW_FIELDS.index("last_read_at"),
+)
+
+
+class RowReader:
+    """Turns the values of ``VALUE_FIELDS`` into ``InstanceUsage`` rows at one moment.
+
+    What every row shares (the moment, its periods, the freshness cut-off) is worked out once:
+    at 10,000 instances, reading a setting or building a frozen dataclass per row costs more
+    than the query.
+    """
+
+    def __init__(self, now: datetime, periods: Periods) -> None:
+        self.now = now
+        self.periods = periods
+        # is_fresh() as a comparison: a reading is fresh when taken at or after this instant.
+        self.fresh_since = now - timedelta(seconds=settings.STATUS_STALE_AFTER_SECONDS)
+
+    def usage(self, values: tuple[Any, ...]) -> InstanceUsage:
+        status, read_at = values[_STATUS], values[_READ_AT]
+        fresh = read_at is not None and read_at >= self.fresh_since
+        attributes = dict(zip(VALUE_FIELDS, values, strict=True))
+        attributes["fresh"] = fresh
+        attributes["shown_status"] = status if fresh else Status.UNKNOWN
+        attributes["note"] = _note(fresh, status, values[_REASON], read_at, self.now)
+        attributes["periods"] = self.periods
+        # The generated __init__ of a frozen dataclass sets each of its 17 fields through
+        # object.__setattr__; filling the instance's dictionary at once is several times faster.
+        row = object.__new__(InstanceUsage)
+        row.__dict__.update(attributes)
+        return row
 
 
 @dataclass(frozen=True)
@@ -196,26 +217,38 @@ def projected_today(row: InstanceUsage) -> int:
     online, what it already sent otherwise (a number that is down is not sending)."""
     if row.shown_status != Status.CONNECTED:
         return row.msgs_day
-    return row.forecast.day_projection_within(row.capacity_per_day)
+    return day_projection(row.msgs_day, row.capacity_per_day, row.first_hour_today, row.periods)
 
 
 def fleet_overview(now: datetime | None = None) -> FleetOverview:
     """Return every active instance with its usage and the fleet summary, in one query."""
     now = now or timezone.now()
-    # Plain values, not model instances: the overview of 1,000 instances stays fast.
-    values = Instance.objects.for_dashboard(now).values(*ROW_FIELDS, "msgs_hour", "msgs_day")
-    periods = Periods.of(now)
-    rows = [InstanceUsage.from_row(v, now, periods) for v in values]
-    online = [r for r in rows if r.shown_status == Status.CONNECTED]
-    banned = sum(1 for r in rows if r.shown_status == Status.BANNED)
-    summary = FleetSummary(
+    reader = RowReader(now, Periods.of(now))
+    rows = [reader.usage(values) for values in dashboard_values(now)]
+    return FleetOverview(at=now, summary=summarise(rows), instances=rows)
+
+
+def summarise(rows: list[InstanceUsage]) -> FleetSummary:
+    """Return the fleet's numbers from its rows, in one pass (10,000 rows, six sums)."""
+    online = banned = stale = capacity_day = sent_today = projected = 0
+    for r in rows:
+        status = r.shown_status
+        sent_today += r.msgs_day
+        projected += projected_today(r)
+        if status == Status.CONNECTED:
+            online += 1
+            capacity_day += r.capacity_per_day
+        elif status == Status.BANNED:
+            banned += 1
+        if not r.fresh:
+            stale += 1
+    return FleetSummary(
         total=len(rows),
-        online=len(online),
-        offline=len(rows) - len(online) - banned,
+        online=online,
+        offline=len(rows) - online - banned,
         banned=banned,
-        capacity_day=sum(r.capacity_per_day for r in online),
-        sent_today=sum(r.msgs_day for r in rows),
-        stale=sum(1 for r in rows if not r.fresh),
-        projected_today=sum(projected_today(r) for r in rows),
+        capacity_day=capacity_day,
+        sent_today=sent_today,
+        stale=stale,
+        projected_today=projected,
     )
-    return FleetOverview(at=now, summary=summary, instances=rows)

@@ -24,8 +24,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from ninja import Schema
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
 from instances.models import Status
-from julia_monitor.lib.api_shapes import INVALID_CHARACTER, invalid_character_in
+from julia_monitor.lib.api_shapes import INVALID_CHARACTER, Linha, invalid_character_in
 
 PROBLEMS = "problemas"
 STATUS_VALUES: tuple[str, ...] = tuple(Status.values)
@@ -90,12 +94,12 @@ def parse_statuses(values: Iterable[str]) -> frozenset[str]:
 
 def parse_search(value: str | None) -> str:
     """Return the search text, stripped ("" for none)."""
-    value = (value or "").strip()
+    value = value or ""
     if invalid_character_in(value):
         raise FleetQueryError("busca", "busca contém caracteres inválidos (controle ou NUL).", INVALID_CHARACTER)
     if len(value) > SEARCH_MAX_LENGTH:
         raise FleetQueryError("busca", f"busca deve ter no máximo {SEARCH_MAX_LENGTH} caracteres.")
-    return value
+    return value.strip()
 
 
 def _whole_number(field: str, value: int | str | None, default: int, low: int, high: int) -> int:
@@ -194,3 +198,43 @@ def _found(search: str, row: ListedInstance) -> bool:
         digits = _NOT_A_DIGIT.sub("", search)
         return digits in _NOT_A_DIGIT.sub("", row.phone_number)
     return False
+
+
+# --- The API's form of the same parameters ------------------------------------------------------
+
+
+class FiltroFrota(Schema):
+    """The optional filters and page of ``GET /dashboard/instances`` (``instances.fleet_filters``)."""
+
+    status: list[str] = Field(
+        default_factory=list,
+        description=f"Status exibido ({', '.join(STATUS_WORDS)}); repita o parâmetro ou separe por vírgulas. "
+        "`problemas`: todos menos connected.",
+        json_schema_extra={"items": {"type": "string", "pattern": STATUS_PATTERN}},
+    )
+    # The length is checked by search_text (in Portuguese); the schema says it to clients.
+    busca: Linha | None = Field(
+        None,
+        description="Parte do nome ou do número (sem diferenciar maiúsculas)",
+        json_schema_extra={"maxLength": SEARCH_MAX_LENGTH},
+    )
+    pagina: int | None = Field(None, ge=1, le=PAGE_MAX, description="Página, a partir de 1")
+    por_pagina: int | None = Field(None, ge=1, le=PER_PAGE_MAX, description="Instâncias por página (padrão 100)")
+
+    @field_validator("status")
+    @classmethod
+    def known_statuses(cls, value: list[str]) -> list[str]:
+        try:
+            parse_statuses(value)
+        except FleetQueryError as refused:
+            raise PydanticCustomError(refused.kind, refused.message) from None
+        return value
+
+    @field_validator("busca")
+    @classmethod
+    def search_text(cls, value: str | None) -> str | None:
+        try:
+            parse_search(value)
+        except FleetQueryError as refused:
+            raise PydanticCustomError(refused.kind, refused.message) from None
+        return value

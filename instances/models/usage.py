@@ -14,7 +14,12 @@ from instances.models.monitor import CheckCycle, CheckRound
 class UsageBucket(models.Model):
     """Messages an instance sent in one local clock hour."""
 
-    instance = models.ForeignKey("instances.Instance", models.CASCADE, related_name="usage", verbose_name="instância")
+    # No index of its own: the unique (instance, hour) index below serves every lookup by instance.
+    # With both, PostgreSQL read today's usage through this one and filtered each instance's whole
+    # history by hour (the overview at 10,000 instances: 140 ms in the database instead of 90).
+    instance = models.ForeignKey(
+        "instances.Instance", models.CASCADE, related_name="usage", verbose_name="instância", db_index=False
+    )
     hour = models.DateTimeField("hora")
     count = models.PositiveIntegerField("mensagens", default=0)
 

@@ -115,7 +115,8 @@ def test_the_schema_documents_every_error_an_operation_answers(api_client) -> No
     ack = paths["/dashboard/alerts/{alert_id}/ack"]["post"]
     assert set(ack["responses"]) == {"200", "400", "401", "403", "404", "409", "422"}
     assert ack["requestBody"].get("required") is not True
-    assert set(paths["/dashboard/instances"]["get"]["responses"]) == {"200", "401"}
+    # Its filters are input: a bad one is a 422, a control character a 400.
+    assert set(paths["/dashboard/instances"]["get"]["responses"]) == {"200", "400", "401", "422"}
     assert "401" not in paths["/dashboard/health"]["get"]["responses"]
     error = ack["responses"]["404"]["content"]["application/json"]["schema"]
     assert error == {"$ref": "#/components/schemas/Erro"}

@@ -1,0 +1,41 @@
+"""instances.fleet_rows: the overview's rows read by one LATERAL statement on PostgreSQL are the
+rows ``Instance.objects.for_dashboard()`` reads, value for value and in the same order."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.db import connection
+
+from instances.fleet_rows import dashboard_values, orm_values
+from instances.models import Status
+
+SP = ZoneInfo("America/Sao_Paulo")
+NOW = datetime(2026, 11, 25, 14, 30, 12, 345678, tzinfo=SP)
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_both_ways_read_the_same_rows(make_instance) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the LATERAL statement is PostgreSQL's; elsewhere both are the ORM's")
+    busy = make_instance("zap-busy", last_message_at=NOW - timedelta(seconds=3))
+    busy.record_sent(count=7, at=NOW - timedelta(days=1))  # yesterday: not today's
+    busy.record_sent(count=5, at=NOW - timedelta(hours=3))
+    busy.record_sent(count=4, at=NOW - timedelta(minutes=2))
+    earlier = make_instance("Zap-earlier", status=Status.DISCONNECTED, down_since=NOW - timedelta(hours=2))
+    earlier.record_sent(count=9, at=NOW - timedelta(hours=1))
+    make_instance("zap-quiet", status=Status.BANNED, last_read_at=None, status_reason="banida pelo gateway")
+    make_instance("zap-gone", is_active=False).record_sent(count=3)
+
+    rows = dashboard_values(NOW)
+
+    assert rows == orm_values(NOW)
+    by_name = {row[1]: row for row in rows}
+    assert set(by_name) == {"zap-busy", "Zap-earlier", "zap-quiet"}
+    assert by_name["zap-busy"][-3:] == (datetime(2026, 11, 25, 11, tzinfo=SP), 4, 9)
+    assert by_name["Zap-earlier"][-3:] == (datetime(2026, 11, 25, 13, tzinfo=SP), 0, 9)
+    assert by_name["zap-quiet"][-3:] == (None, 0, 0)
