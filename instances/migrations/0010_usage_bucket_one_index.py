@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('instances', '0008_doctor_moves'),
+        ('instances', '0009_check_shards'),
     ]
 
     operations = [
