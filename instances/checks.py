@@ -103,15 +103,20 @@ class GatewayView:
     rejected: list[RejectedRow] = field(default_factory=list)
 
 
-async def _talk_to_gateway(client: EvolutionClient, active_names: list[str], known_names: set[str]) -> GatewayView:
-    """List the fleet once, then probe the active instances plus the ones just discovered."""
+async def _talk_to_gateway(
+    client: EvolutionClient, active_names: list[str], known_names: set[str], likely_hangs: int = 0
+) -> GatewayView:
+    """List the fleet once, then probe the active instances plus the ones just discovered.
+
+    ``active_names`` start with the ``likely_hangs`` that failed last cycle.
+    """
     try:
         listed, rejected = await client.afetch_fleet()
     except GatewayUnavailable as exc:
         return GatewayView(error=exc)
     rows = {row.name: row for row in listed}
     names = active_names + sorted(rows.keys() - known_names)
-    probes = await client.aprobe_all(names)
+    probes = await client.aprobe_all(names, likely_hangs)
     return GatewayView(rows=rows, probes=probes, error=gateway_failure(probes.values()), rejected=rejected)
 
 
@@ -150,7 +155,8 @@ def _run(now: datetime, client: EvolutionClient, force: bool) -> CycleSummary:
     # Last cycle's failures first: an instance that hung then probably hangs now, and started
     # first its timeout runs alongside everyone else's probes instead of after them.
     active = sorted((i for i in instances.values() if i.is_active), key=lambda i: (not i.consecutive_failures, i.name))
-    view = asyncio.run(_talk_to_gateway(client, [i.name for i in active], set(instances)))
+    failing = sum(1 for i in active if i.consecutive_failures)
+    view = asyncio.run(_talk_to_gateway(client, [i.name for i in active], set(instances), failing))
     return record_view(view, instances, now, started)
 
 
