@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -186,8 +187,9 @@ def measured_cycle(label: str, client: Any) -> Measure:
         async def timed_talk(*args: Any) -> Any:
             measure.queries_read = queries()
             client, names, _known, likely_hangs = args
-            plan = client.plan(len(names), likely_hangs)
-            measure.plan = f"concorrência {plan.concurrency}, orçamento {plan.budget:.0f}s"
+            if names:
+                plan = client.plan(len(names), likely_hangs)
+                measure.plan = f"concorrência {plan.concurrency}, orçamento {plan.budget:.0f}s"
             started = time.monotonic()
             try:
                 return await talk(*args)
@@ -307,9 +309,11 @@ def report(measures: list[Measure], timeout: float, hanging: set[str]) -> int:
     for m in steady:
         if m.summary.gateway_ok and not m.summary.skipped:
             failed = set(m.summary.failed)
+            why = Counter(m.summary.failed[name] for name in failed - hanging).most_common(2)
             print(
                 f"{m.label}: {m.plan}; {len(failed)} sondagens falharam, {len(hanging)} instâncias travadas, "
-                f"{len(failed - hanging)} falhas falsas; fora da rede (leitura e escrita) {m.wall - m.network:.2f}s"
+                f"{len(failed - hanging)} falhas falsas{f' {why}' if why else ''}; "
+                f"fora da rede (leitura e escrita) {m.wall - m.network:.2f}s"
             )
     worst = max(m.wall for m in steady)
     in_time = all(m.summary.gateway_ok and m.wall <= target for m in steady)

@@ -38,7 +38,7 @@ from instances.gateway.parsing import (
     read_instance_row,
     text_of,
 )
-from instances.gateway.sizing import DEFAULT_LATENCY, MAX_BUDGET_TIMEOUTS, ProbePlan, descriptor_room, plan_probes
+from instances.gateway.sizing import BUDGET_TIMEOUTS, DEFAULT_LATENCY, ProbePlan, descriptor_room, plan_probes
 from instances.gateway.states import status_from_state
 from instances.gateway.validation import RejectedRow
 from instances.models import Status
@@ -114,8 +114,8 @@ class EvolutionClient:
 
     @property
     def probe_budget(self) -> float:
-        """Return the longest any batch's budget may be: probes not started by then fail."""
-        return self.timeout * MAX_BUDGET_TIMEOUTS
+        """Return a batch's budget: probes not started by then fail."""
+        return self.timeout * BUDGET_TIMEOUTS
 
     @property
     def latency(self) -> float:
@@ -232,7 +232,7 @@ class EvolutionClient:
         line = iter(names)
         results: dict[str, ProbeResult] = {}
 
-        pace = Pace(plan.concurrency, self.timeout, likely_hangs)
+        pace = Pace(plan.concurrency, self.timeout, likely_hangs, len(names))
 
         async def worker() -> None:
             async with self._new_transport() as transport:
@@ -242,8 +242,8 @@ class EvolutionClient:
                             results[name] = ProbeResult(name, False, error=UNSTARTED, failure=ProbeFailure.TIMEOUT)
                             continue
                         result = results[name] = await self._probe(transport, name)
-                        if result.ok:
-                            pace.answered(result.elapsed)
+                        if result.failure != ProbeFailure.TIMEOUT:
+                            pace.answered()
 
         await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
         answered = [result.elapsed for result in results.values() if result.ok]
