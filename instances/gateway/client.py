@@ -12,7 +12,6 @@ import asyncio
 import functools
 import logging
 import ssl
-import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,8 +44,9 @@ from instances.models import Status
 
 logger = logging.getLogger(__name__)
 
-# What a prompt probe took on each gateway (base URL -> mean seconds of the last batch's
-# answered probes): the next batch is sized with it (``instances.gateway.sizing``).
+# What a prompt probe takes on each gateway (base URL -> seconds): the tenth percentile of the
+# last batch's answers, which leaves out the wait in this process's own queue (that is the
+# pacing's business); the next batch is sized with it (``instances.gateway.sizing``).
 _recent_latency: dict[str, float] = {}
 
 UNSTARTED = "não verificada: tempo do ciclo esgotado"
@@ -142,7 +142,7 @@ class EvolutionClient:
         return httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=httpx.Limits(max_connections=1))
 
     def _request(self, path: str) -> httpx.Request:
-        timeouts = httpx.Timeout(self.timeout, connect=min(2.0, self.timeout)).as_dict()
+        timeouts = {"connect": min(2.0, self.timeout), "read": self.timeout, "write": self.timeout, "pool": None}
         return httpx.Request(
             "GET", self.base_url + path, headers={"apikey": self.api_key}, extensions={"timeout": timeouts}
         )
@@ -210,9 +210,10 @@ class EvolutionClient:
         Probes start in the order of ``names``: put the ``likely_hangs`` first (the ones that
         failed last time), so their timeouts run alongside everyone else's probes. As many
         workers as the plan's concurrency each own one connection and take the next name in
-        line, so a probe never waits for a pool; its deadline starts when it is sent. Probes
-        not started once the batch's budget is spent fail instead of stretching the cycle past
-        its schedule; the plan keeps that for when far more hang than it allowed for.
+        line, so a probe never waits for a pool; its deadline starts when it is sent, and the
+        pacing (``pacing.py``) sends no faster than answers come back. Probes not started once
+        the batch's budget is spent fail instead of stretching the cycle past its schedule
+        (``docs/probing.md``).
         """
         names = list(dict.fromkeys(names))
         if not names:
@@ -246,9 +247,9 @@ class EvolutionClient:
                             pace.answered()
 
         await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
-        answered = [result.elapsed for result in results.values() if result.ok]
+        answered = sorted(result.elapsed for result in results.values() if result.ok)
         if answered:
-            _recent_latency[self.base_url] = min(self.timeout, statistics.fmean(answered))
+            _recent_latency[self.base_url] = min(self.timeout, answered[len(answered) // 10])
         return {name: results[name] for name in names}
 
     def probe_all(self, names: Iterable[str]) -> dict[str, ProbeResult]:
