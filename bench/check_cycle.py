@@ -186,7 +186,8 @@ def measured_cycle(label: str, client: Any) -> Measure:
 
         async def timed_talk(*args: Any) -> Any:
             measure.queries_read = queries()
-            client, names, _known, likely_hangs = args
+            client, names = args[0], args[1]
+            likely_hangs = next((arg for arg in args[3:] if isinstance(arg, int)), 0)
             if names:
                 plan = client.plan(len(names), likely_hangs)
                 measure.plan = f"concorrência {plan.concurrency}, orçamento {plan.budget:.0f}s"
