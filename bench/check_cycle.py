@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ class Measure:
     queries_network: int = 0
     queries_write: int = 0
     summary: Any = None
+    plan: str = ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", default="50-150", help="answer latency range in ms (default 50-150)")
     parser.add_argument("--hang-share", type=float, default=0.05, help="share of hanging instances (default 0.05)")
     parser.add_argument("--timeout", type=float, default=5.0, help="probe timeout in seconds (default 5)")
-    parser.add_argument("--concurrency", type=int, default=100, help="concurrent probes (default 100)")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="cap on probes in flight (default 0: sized from the fleet)"
+    )
     parser.add_argument("--cycles", type=int, default=3, help="steady cycles after discovery (default 3)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
@@ -64,8 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         low, high = (float(part) / 1000 for part in args.latency_ms.split("-", 1))
     except ValueError:
         parser.error("--latency-ms deve ser MIN-MAX em ms, ex. 50-150")
-    if args.instances < 1 or args.cycles < 1 or not 0 <= args.hang_share <= 1 or args.timeout <= 0 or low > high:
-        parser.error("valores inválidos: --instances/--cycles >= 1, 0 <= --hang-share <= 1, --timeout > 0")
+    if (
+        args.instances < 1
+        or args.cycles < 1
+        or not 0 <= args.hang_share <= 1
+        or args.timeout <= 0
+        or low > high
+        or args.concurrency < 0
+    ):
+        parser.error(
+            "valores inválidos: --instances/--cycles >= 1, 0 <= --hang-share <= 1, --timeout > 0, --concurrency >= 0"
+        )
     if args.serve_simulator:
         return serve_simulator(args, (low, high))
     stop = check_existing_database(setup_django, refuse_reason)
@@ -174,6 +187,11 @@ def measured_cycle(label: str, client: Any) -> Measure:
 
         async def timed_talk(*args: Any) -> Any:
             measure.queries_read = queries()
+            client, names = args[0], args[1]
+            likely_hangs = next((arg for arg in args[3:] if isinstance(arg, int)), 0)
+            if names:
+                plan = client.plan(len(names), likely_hangs)
+                measure.plan = f"concorrência {plan.concurrency}, orçamento {plan.budget:.0f}s"
             started = time.monotonic()
             measure.read = started - cycle_started
             try:
@@ -254,10 +272,11 @@ def run(args: argparse.Namespace, latency: tuple[float, float], argv: list[str])
         hanging, where = sim.hanging, "em processo próprio"
     names = bench_names(args.instances)
     try:
-        client = EvolutionClient(sim.url, API_KEY, timeout=args.timeout, concurrency=args.concurrency)
+        client = EvolutionClient(sim.url, API_KEY, timeout=args.timeout, concurrency=args.concurrency or None)
+        cap = f"até {args.concurrency}" if args.concurrency else "sem teto"
         print(
             f"check cycle: {args.instances} instâncias, latência {args.latency_ms} ms, {len(hanging)} travadas "
-            f"({args.hang_share:.0%}), timeout {args.timeout:g}s, concorrência {args.concurrency}, "
+            f"({args.hang_share:.0%}), timeout {args.timeout:g}s, concorrência dimensionada ({cap}), "
             f"banco {connection.vendor}, simulador {where}"
         )
         measures = [measured_cycle("descoberta", client)]
@@ -274,10 +293,10 @@ def run(args: argparse.Namespace, latency: tuple[float, float], argv: list[str])
             sim.stop()
         else:
             sim.close()
-    return report(measures, args.timeout)
+    return report(measures, args.timeout, hanging)
 
 
-def report(measures: list[Measure], timeout: float) -> int:
+def report(measures: list[Measure], timeout: float, hanging: set[str]) -> int:
     target = timeout + TARGET_MARGIN
     print(f"{'ciclo':<14}{'total':>8}{'rede':>8}{'verif.':>8}{'online':>8}{'falhas':>8}{'mudanças':>10}  consultas SQL")
     for m in measures:
@@ -296,11 +315,23 @@ def report(measures: list[Measure], timeout: float) -> int:
             f"em {first.queries_write} consultas (leitura {first.read:.2f}s, rede {first.network:.2f}s)"
         )
     steady = measures[1:]
+    for m in steady:
+        if m.summary.gateway_ok and not m.summary.skipped:
+            failed = set(m.summary.failed)
+            why = Counter(m.summary.failed[name] for name in failed - hanging).most_common(2)
+            print(
+                f"{m.label}: {m.plan}; {len(failed)} sondagens falharam, {len(hanging)} instâncias travadas, "
+                f"{len(failed - hanging)} falhas falsas{f' {why}' if why else ''}; "
+                f"fora da rede (leitura e escrita) {m.wall - m.network:.2f}s"
+            )
     worst = max(m.wall for m in steady)
-    ok = all(m.summary.gateway_ok and m.wall <= target for m in steady)
+    in_time = all(m.summary.gateway_ok and m.wall <= target for m in steady)
+    exact = all(set(m.summary.failed) == hanging for m in steady if m.summary.gateway_ok)
+    ok = in_time and exact
     print(
-        f"alvo: ciclo <= timeout + {TARGET_MARGIN:g}s = {target:g}s; "
-        f"pior ciclo estável {worst:.2f}s -> {'OK' if ok else 'FALHOU'}"
+        f"alvo: ciclo <= timeout + {TARGET_MARGIN:g}s = {target:g}s e falhas = travadas; "
+        f"pior ciclo estável {worst:.2f}s, {'falhas = travadas' if exact else 'falhas falsas'} "
+        f"-> {'OK' if ok else 'FALHOU'}"
     )
     quiet = [m for m in steady if not m.summary.changes]
     if quiet:

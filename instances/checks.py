@@ -111,11 +111,16 @@ class GatewayView:
 
 
 async def _talk_to_gateway(
-    client: EvolutionClient, active_names: list[str], known_names: set[str], shard: Shard | None = None
+    client: EvolutionClient,
+    active_names: list[str],
+    known_names: set[str],
+    shard: Shard | None = None,
+    likely_hangs: int = 0,
 ) -> GatewayView:
     """List the fleet once, then probe the active instances plus the ones just discovered.
 
     A shard keeps only the listed rows in its slice: it registers, syncs and probes those alone.
+    ``active_names`` start with the ``likely_hangs`` that failed last cycle.
     """
     shard = shard or Shard.WHOLE
     try:
@@ -124,7 +129,7 @@ async def _talk_to_gateway(
         return GatewayView(error=exc)
     rows = {row.name: row for row in listed if row.name in shard}
     names = active_names + sorted(rows.keys() - known_names)
-    probes = await client.aprobe_all(names)
+    probes = await client.aprobe_all(names, likely_hangs)
     return GatewayView(rows=rows, probes=probes, error=gateway_failure(probes.values()), rejected=rejected)
 
 
@@ -180,7 +185,8 @@ def _run(now: datetime, client: EvolutionClient, force: bool, shard: Shard) -> C
     # Last cycle's failures first: an instance that hung then probably hangs now, and started
     # first its timeout runs alongside everyone else's probes instead of after them.
     active = sorted((i for i in instances.values() if i.is_active), key=lambda i: (not i.consecutive_failures, i.name))
-    view = asyncio.run(_talk_to_gateway(client, [i.name for i in active], set(instances), shard))
+    failing = sum(1 for i in active if i.consecutive_failures)
+    view = asyncio.run(_talk_to_gateway(client, [i.name for i in active], set(instances), shard, failing))
     return record_view(view, instances, now, started, shard)
 
 

@@ -344,7 +344,9 @@ elif not EVOLUTION_API_KEY:
     raise ImproperlyConfigured("EVOLUTION_API_KEY must be set together with EVOLUTION_API_URL.")
 
 EVOLUTION_TIMEOUT = env_float("EVOLUTION_TIMEOUT", 5.0, minimum=0.1)
-EVOLUTION_CONCURRENCY = env_int("EVOLUTION_CONCURRENCY", 100, minimum=1)
+# A cap on probes in flight; 0 (unset): none beyond the client's own sizing from the fleet
+# (instances.gateway.sizing), which is what keeps a prompt instance from failing in line.
+EVOLUTION_CONCURRENCY = env_int("EVOLUTION_CONCURRENCY", 0, minimum=0)
 EVOLUTION_WEBHOOK_SECRET = env_str("EVOLUTION_WEBHOOK_SECRET")
 if not DEBUG and not EVOLUTION_WEBHOOK_SECRET:
     raise ImproperlyConfigured("EVOLUTION_WEBHOOK_SECRET must be set when DEBUG is off.")

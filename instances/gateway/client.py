@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
+import logging
 import ssl
 import time
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from instances.gateway.errors import (
     InstanceRequestFailed,
     ProbeFailure,
 )
+from instances.gateway.pacing import Pace
 from instances.gateway.parsing import (
     GatewayInstance,
     json_or_none,
@@ -37,14 +37,19 @@ from instances.gateway.parsing import (
     read_instance_row,
     text_of,
 )
+from instances.gateway.sizing import BUDGET_TIMEOUTS, DEFAULT_LATENCY, ProbePlan, descriptor_room, plan_probes
 from instances.gateway.states import status_from_state
 from instances.gateway.validation import RejectedRow
 from instances.models import Status
 
-# Small pools, many of them: one httpx client slows down sharply once ~100 requests share its
-# pool (measured: ~10x slower than 20 clients of 10 connections); 10 connections per client,
-# picked by a hash of the name.
-POOL_SIZE = 10
+logger = logging.getLogger(__name__)
+
+# What a prompt probe takes on each gateway (base URL -> seconds): the tenth percentile of the
+# last batch's answers, which leaves out the wait in this process's own queue (that is the
+# pacing's business); the next batch is sized with it (``instances.gateway.sizing``).
+_recent_latency: dict[str, float] = {}
+
+UNSTARTED = "não verificada: tempo do ciclo esgotado"
 
 
 @dataclass(frozen=True)
@@ -100,15 +105,28 @@ class EvolutionClient:
         self.base_url = (base_url or settings.EVOLUTION_API_URL).rstrip("/")
         self.api_key = api_key if api_key is not None else settings.EVOLUTION_API_KEY
         self.timeout = float(timeout if timeout is not None else getattr(settings, "EVOLUTION_TIMEOUT", 5.0))
-        self.concurrency = max(1, int(concurrency or settings.EVOLUTION_CONCURRENCY))
+        # A cap on probes in flight (EVOLUTION_CONCURRENCY; 0 or unset: none beyond the sizing's own).
+        cap = concurrency or getattr(settings, "EVOLUTION_CONCURRENCY", 0)
+        self.concurrency: int | None = max(1, int(cap)) if cap else None
 
     def __repr__(self) -> str:  # never show the key
         return f"EvolutionClient({self.base_url!r}, timeout={self.timeout})"
 
     @property
     def probe_budget(self) -> float:
-        """Return the longest a whole ``probe_all`` may take: probes not started by then fail."""
-        return self.timeout * 6
+        """Return a batch's budget: probes not started by then fail."""
+        return self.timeout * BUDGET_TIMEOUTS
+
+    @property
+    def latency(self) -> float:
+        """Return what a prompt probe takes on this gateway: last batch's mean, or a prudent guess."""
+        return _recent_latency.get(self.base_url, DEFAULT_LATENCY)
+
+    def plan(self, probes: int, likely_hangs: int = 0) -> ProbePlan:
+        """Size a batch of ``probes`` (``likely_hangs`` of them failed last time and go first)."""
+        return plan_probes(
+            probes, self.timeout, self.latency, likely_hangs, cap=self.concurrency, descriptors=descriptor_room()
+        )
 
     def _new_client(self, connections: int) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -119,11 +137,25 @@ class EvolutionClient:
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
 
-    async def _get(self, client: httpx.AsyncClient, path: str) -> httpx.Response:
+    def _new_transport(self) -> httpx.AsyncHTTPTransport:
+        """One connection for one probe worker: httpx's transport without the client's per-request work."""
+        return httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=httpx.Limits(max_connections=1))
+
+    def _request(self, path: str) -> httpx.Request:
+        timeouts = {"connect": min(2.0, self.timeout), "read": self.timeout, "write": self.timeout, "pool": None}
+        return httpx.Request(
+            "GET", self.base_url + path, headers={"apikey": self.api_key}, extensions={"timeout": timeouts}
+        )
+
+    async def _get(self, client: httpx.AsyncClient | httpx.AsyncHTTPTransport, path: str) -> httpx.Response:
         """The one way out: a GET with a hard overall deadline; network errors become ``GatewayUnavailable``."""
         try:
             async with asyncio.timeout(self.timeout):
-                return await client.get(path)
+                if isinstance(client, httpx.AsyncClient):
+                    return await client.get(path)
+                response = await client.handle_async_request(self._request(path))
+                await response.aread()
+                return response
         except (TimeoutError, httpx.TimeoutException):
             raise GatewayUnavailable(GatewayErrorKind.TIMEOUT, f"sem resposta em {self.timeout:g}s") from None
         except httpx.HTTPError as exc:
@@ -151,7 +183,7 @@ class EvolutionClient:
 
     # connectionState -----------------------------------------------------------------------
 
-    async def _probe(self, client: httpx.AsyncClient, name: str) -> ProbeResult:
+    async def _probe(self, client: httpx.AsyncHTTPTransport, name: str) -> ProbeResult:
         started = time.monotonic()
         try:
             response = await self._get(client, f"/instance/connectionState/{quote(name, safe='')}")
@@ -172,40 +204,53 @@ class EvolutionClient:
         status = status_from_state(state, code)
         return ProbeResult(name, True, state, status, code, http_status=200, elapsed=time.monotonic() - started)
 
-    async def aprobe_all(self, names: Iterable[str]) -> dict[str, ProbeResult]:
-        """Probe every instance at once: bounded concurrency, one deadline per probe.
+    async def aprobe_all(self, names: Iterable[str], likely_hangs: int = 0) -> dict[str, ProbeResult]:
+        """Probe every instance: the batch sized from the fleet, one deadline per probe.
 
-        Probes start in the order of ``names`` (put the likely hangers first). A probe's
-        deadline starts when it gets a concurrency slot, so a long queue never
-        fails healthy instances; and probes still waiting when the whole batch's budget is
-        spent fail instead of stretching the cycle past its schedule.
+        Probes start in the order of ``names``: put the ``likely_hangs`` first (the ones that
+        failed last time), so their timeouts run alongside everyone else's probes. As many
+        workers as the plan's concurrency each own one connection and take the next name in
+        line, so a probe never waits for a pool; its deadline starts when it is sent, and the
+        pacing (``pacing.py``) sends no faster than answers come back. Probes not started once
+        the batch's budget is spent fail instead of stretching the cycle past its schedule
+        (``docs/probing.md``).
         """
         names = list(dict.fromkeys(names))
         if not names:
             return {}
-        slots = asyncio.Semaphore(self.concurrency)
-        pools = max(1, min(math.ceil(2 * self.concurrency / POOL_SIZE), math.ceil(len(names) / 2)))
-        clients = [self._new_client(POOL_SIZE) for _ in range(pools)]
-        batch_deadline = asyncio.get_running_loop().time() + self.probe_budget
+        plan = self.plan(len(names), likely_hangs)
+        if plan.capped_by:
+            logger.warning(
+                "probes: %d instances need %d probes in flight, capped at %d by the %s; the batch may take %.0fs",
+                plan.probes,
+                plan.wanted,
+                plan.concurrency,
+                plan.capped_by,
+                plan.expected,
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + plan.budget
+        line = iter(names)
+        results: dict[str, ProbeResult] = {}
 
-        async def one(name: str) -> ProbeResult:
-            try:
-                async with asyncio.timeout_at(batch_deadline):
-                    await slots.acquire()
-            except TimeoutError:
-                return ProbeResult(
-                    name, False, error="não verificada: tempo do ciclo esgotado", failure=ProbeFailure.TIMEOUT
-                )
-            try:
-                return await self._probe(clients[zlib.crc32(name.encode()) % pools], name)
-            finally:
-                slots.release()
+        pace = Pace(plan.concurrency, self.timeout, likely_hangs, len(names))
 
-        try:
-            results = await asyncio.gather(*(one(name) for name in names))
-        finally:
-            await asyncio.gather(*(client.aclose() for client in clients), return_exceptions=True)
-        return {result.name: result for result in results}
+        async def worker() -> None:
+            async with self._new_transport() as transport:
+                for name in line:
+                    async with pace.slot():
+                        if loop.time() >= deadline:
+                            results[name] = ProbeResult(name, False, error=UNSTARTED, failure=ProbeFailure.TIMEOUT)
+                            continue
+                        result = results[name] = await self._probe(transport, name)
+                        if result.failure != ProbeFailure.TIMEOUT:
+                            pace.answered()
+
+        await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
+        answered = sorted(result.elapsed for result in results.values() if result.ok)
+        if answered:
+            _recent_latency[self.base_url] = min(self.timeout, answered[len(answered) // 10])
+        return {name: results[name] for name in names}
 
     def probe_all(self, names: Iterable[str]) -> dict[str, ProbeResult]:
         return asyncio.run(self.aprobe_all(names))
