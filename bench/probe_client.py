@@ -20,7 +20,9 @@ a failure that is not a hanging instance is a false one. The shapes:
   ``httpx.AsyncHTTPTransport`` (httpx's errors and responses, without the client's per-request
   machinery: URL merging, cookies, auth and redirect flows, event hooks);
 - ``core-workers``: the same workers on httpcore's one-connection pools (the layer under
-  httpx's transport, raw).
+  httpx's transport, raw);
+- ``aiohttp-workers``: the same workers on one aiohttp session with an unbounded connector
+  (aiohttp parses HTTP in C): the client's layout now.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import httpcore
 import httpx
 
@@ -166,6 +169,27 @@ async def workers(url: str, names: list[str], concurrency: int, timeout: float, 
     return failed
 
 
+async def aiohttp_workers(url: str, names: list[str], concurrency: int, timeout: float) -> int:
+    queue = iter(names)
+    failed = 0
+    connector = aiohttp.TCPConnector(limit=0, ssl=TLS)
+    async with aiohttp.ClientSession(url, headers={"apikey": API_KEY}, connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal failed
+            for name in queue:
+                try:
+                    async with asyncio.timeout(timeout), session.get(f"/instance/connectionState/{name}") as answer:
+                        body = await answer.read()
+                    ok = answer.status == 200 and "instance" in json.loads(body)
+                except (TimeoutError, aiohttp.ClientError):
+                    ok = False
+                failed += not ok
+
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(names)))))
+    return failed
+
+
 SHAPES: dict[str, Callable[[str, list[str], int, float], Awaitable[int]]] = {
     "pools10": lambda u, n, c, t: hashed_pools(u, n, c, t, 10),
     "one": one_pool,
@@ -173,6 +197,7 @@ SHAPES: dict[str, Callable[[str, list[str], int, float], Awaitable[int]]] = {
     "workers": lambda u, n, c, t: workers(u, n, c, t, core=""),
     "transport-workers": lambda u, n, c, t: workers(u, n, c, t, core="transport"),
     "core-workers": lambda u, n, c, t: workers(u, n, c, t, core="core"),
+    "aiohttp-workers": aiohttp_workers,
 }
 
 

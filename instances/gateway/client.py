@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import httpx
 from django.conf import settings
+from yarl import URL
 
 from instances.gateway.errors import (
     GATEWAY_LEVEL_FAILURES,
@@ -137,29 +139,40 @@ class EvolutionClient:
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
 
-    def _new_transport(self) -> httpx.AsyncHTTPTransport:
-        """One connection for one probe worker: httpx's transport without the client's per-request work."""
-        return httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=httpx.Limits(max_connections=1))
-
-    def _request(self, path: str) -> httpx.Request:
-        timeouts = {"connect": min(2.0, self.timeout), "read": self.timeout, "write": self.timeout, "pool": None}
-        return httpx.Request(
-            "GET", self.base_url + path, headers={"apikey": self.api_key}, extensions={"timeout": timeouts}
+    def _probe_session(self) -> aiohttp.ClientSession:
+        """The probe batch's connections: aiohttp, whose C parser costs about a third of httpx's CPU
+        per probe, which is what bounds a batch of thousands (docs/probing.md). Listing the fleet
+        and asking for a QR stay on httpx: one request each.
+        """
+        return aiohttp.ClientSession(
+            headers={"apikey": self.api_key},
+            connector=aiohttp.TCPConnector(limit=0, ssl=_ssl_context()),  # the batch's workers bound it
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(2.0, self.timeout)),
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
-    async def _get(self, client: httpx.AsyncClient | httpx.AsyncHTTPTransport, path: str) -> httpx.Response:
+    async def _get(self, client: httpx.AsyncClient, path: str) -> httpx.Response:
         """The one way out: a GET with a hard overall deadline; network errors become ``GatewayUnavailable``."""
         try:
             async with asyncio.timeout(self.timeout):
-                if isinstance(client, httpx.AsyncClient):
-                    return await client.get(path)
-                response = await client.handle_async_request(self._request(path))
-                await response.aread()
-                return response
+                return await client.get(path)
         except (TimeoutError, httpx.TimeoutException):
             raise GatewayUnavailable(GatewayErrorKind.TIMEOUT, f"sem resposta em {self.timeout:g}s") from None
         except httpx.HTTPError as exc:
             raise GatewayUnavailable(GatewayErrorKind.UNREACHABLE, type(exc).__name__) from None
+
+    async def _probe_get(self, session: aiohttp.ClientSession, path: str) -> httpx.Response:
+        """``_get`` for the probe batch: the same deadline and errors, the answer read whole."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                # The path is quoted already: yarl must not quote it again.
+                async with session.get(URL(self.base_url + path, encoded=True), allow_redirects=False) as answer:
+                    body = await answer.read()
+        except TimeoutError:
+            raise GatewayUnavailable(GatewayErrorKind.TIMEOUT, f"sem resposta em {self.timeout:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise GatewayUnavailable(GatewayErrorKind.UNREACHABLE, type(exc).__name__) from None
+        return httpx.Response(answer.status, content=body)  # what the parsing reads, status and body
 
     # fetchInstances ------------------------------------------------------------------------
 
@@ -183,10 +196,10 @@ class EvolutionClient:
 
     # connectionState -----------------------------------------------------------------------
 
-    async def _probe(self, client: httpx.AsyncHTTPTransport, name: str) -> ProbeResult:
+    async def _probe(self, session: aiohttp.ClientSession, name: str) -> ProbeResult:
         started = time.monotonic()
         try:
-            response = await self._get(client, f"/instance/connectionState/{quote(name, safe='')}")
+            response = await self._probe_get(session, f"/instance/connectionState/{quote(name, safe='')}")
             raise_for_gateway(response)
             if response.status_code == 404:
                 raise InstanceRequestFailed(ProbeFailure.NOT_FOUND, http_status=404)
@@ -209,8 +222,9 @@ class EvolutionClient:
 
         Probes start in the order of ``names``: put the ``likely_hangs`` first (the ones that
         failed last time), so their timeouts run alongside everyone else's probes. As many
-        workers as the plan's concurrency each own one connection and take the next name in
-        line, so a probe never waits for a pool; its deadline starts when it is sent, and the
+        workers as the plan's concurrency take the next name in line, each with a connection
+        of its own from an unbounded connector, so a probe never waits for a pool; its
+        deadline starts when it is sent, and the
         pacing (``pacing.py``) sends no faster than answers come back. Probes not started once
         the batch's budget is spent fail instead of stretching the cycle past its schedule
         (``docs/probing.md``).
@@ -235,18 +249,18 @@ class EvolutionClient:
 
         pace = Pace(plan.concurrency, self.timeout, likely_hangs, len(names))
 
-        async def worker() -> None:
-            async with self._new_transport() as transport:
-                for name in line:
-                    async with pace.slot():
-                        if loop.time() >= deadline:
-                            results[name] = ProbeResult(name, False, error=UNSTARTED, failure=ProbeFailure.TIMEOUT)
-                            continue
-                        result = results[name] = await self._probe(transport, name)
-                        if result.failure != ProbeFailure.TIMEOUT:
-                            pace.answered()
+        async def worker(session: aiohttp.ClientSession) -> None:
+            for name in line:
+                async with pace.slot():
+                    if loop.time() >= deadline:
+                        results[name] = ProbeResult(name, False, error=UNSTARTED, failure=ProbeFailure.TIMEOUT)
+                        continue
+                    result = results[name] = await self._probe(session, name)
+                    if result.failure != ProbeFailure.TIMEOUT:
+                        pace.answered()
 
-        await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
+        async with self._probe_session() as session:
+            await asyncio.gather(*(worker(session) for _ in range(plan.concurrency)))
         answered = sorted(result.elapsed for result in results.values() if result.ok)
         if answered:
             _recent_latency[self.base_url] = min(self.timeout, answered[len(answered) // 10])
