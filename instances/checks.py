@@ -117,19 +117,27 @@ async def _talk_to_gateway(
     shard: Shard | None = None,
     likely_hangs: int = 0,
 ) -> GatewayView:
-    """List the fleet once, then probe the active instances plus the ones just discovered.
+    """List the fleet once and probe the active instances meanwhile, then the ones just discovered.
 
+    The probes do not wait for the list: a 10,000-row list takes the gateway a while, and each
+    shard asks for it. If the list fails, the probes are dropped: the gateway failed, not them.
     A shard keeps only the listed rows in its slice: it registers, syncs and probes those alone.
     ``active_names`` start with the ``likely_hangs`` that failed last cycle.
     """
     shard = shard or Shard.WHOLE
+    probing = asyncio.create_task(client.aprobe_all(active_names, likely_hangs))
     try:
         listed, rejected = await client.afetch_fleet()
-    except GatewayUnavailable as exc:
-        return GatewayView(error=exc)
+    except BaseException as exc:
+        probing.cancel()
+        await asyncio.gather(probing, return_exceptions=True)
+        if isinstance(exc, GatewayUnavailable):
+            return GatewayView(error=exc)
+        raise
     rows = {row.name: row for row in listed if row.name in shard}
-    names = active_names + sorted(rows.keys() - known_names)
-    probes = await client.aprobe_all(names, likely_hangs)
+    probes = await probing
+    if discovered := sorted(rows.keys() - known_names):
+        probes |= await client.aprobe_all(discovered)
     return GatewayView(rows=rows, probes=probes, error=gateway_failure(probes.values()), rejected=rejected)
 
 
