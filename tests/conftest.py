@@ -7,9 +7,11 @@ SMTP) are a plugin in tests/fakes/.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import django_q.conf
@@ -28,6 +30,7 @@ from instances.checks import CycleSummary, run_cycle
 from instances.models import ApiKey, Instance, Status
 from instances.simulator import GatewaySimulator
 from julia_monitor.roles import assign_role
+from tests.faults.processes import RedisServer
 from tests.support import FIRST_SEEN, PROBE_TIMEOUT
 
 pytest_plugins = ["tests.fakes.plugin"]
@@ -204,3 +207,14 @@ def cycle(worker: Callable[[], AbstractContextManager]) -> Callable[[], CycleSum
             return run_cycle()
 
     return run
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server of the test's own (never the machine's, which others use), stopped at the end."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server não está instalado nesta máquina")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -20,6 +20,7 @@ from contextlib import suppress
 from pathlib import Path
 
 import httpx
+import redis
 
 from tests.fakes.common import closed_port
 
@@ -184,3 +185,35 @@ def wait_until_serving(url: str, child: Child, timeout: float = 30.0) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError(f"{child.name} did not answer within {timeout:g} s:\n{child.output()[-3000:]}")
+
+
+class RedisServer:
+    """A real redis-server on a free port, in a temp dir, that a test can stop and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = closed_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [*args, "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:  # a process start, not a clock: poll until it answers
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None

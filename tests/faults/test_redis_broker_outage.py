@@ -7,8 +7,6 @@ Real processes: a private redis-server that the test kills and starts again on t
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,9 +17,8 @@ from django_q.models import Schedule
 
 from instances.models import CheckRound
 from instances.simulator import GatewaySimulator
-from tests.faults.processes import manage, portal_env
+from tests.faults.processes import RedisServer, manage, portal_env
 from tests.faults.test_sharded_qclusters import QUEUE_THE_MINUTE, closed_rounds, wait_until
-from tests.portal.test_redis_down import RedisServer
 
 API_KEY = "faults-gateway-key"
 
@@ -31,19 +28,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[RedisServer]:
-    """A private Redis of our own (never the machine's, which others use), stopped at the end."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server não está instalado nesta máquina")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_the_worker_resumes_by_itself_when_the_redis_broker_returns(
-    portal_database: dict[str, str], broker: RedisServer, logs: Path
+    portal_database: dict[str, str], redis_server: RedisServer, logs: Path
 ) -> None:
     with GatewaySimulator(api_key=API_KEY) as sim:
         sim.add_instances(4)
@@ -52,7 +38,7 @@ def test_the_worker_resumes_by_itself_when_the_redis_broker_returns(
             EVOLUTION_API_URL=sim.url,
             EVOLUTION_API_KEY=API_KEY,
             EVOLUTION_TIMEOUT="2",
-            REDIS_URL=broker.url,
+            REDIS_URL=redis_server.url,
             CHECK_SHARDS="2",
             LOG_LEVEL="INFO",
         )
@@ -66,10 +52,10 @@ def test_the_worker_resumes_by_itself_when_the_redis_broker_returns(
                 wait_until(lambda: len(closed_rounds()) == number, 90, f"round {number}", [worker])
 
             minute(1)
-            broker.stop()
+            redis_server.stop()
             # The worker notices: its pusher cannot pull a task, and gives up to be restarted.
             wait_until(lambda: "Failed to pull task from broker" in worker.output(), 60, "the outage", [worker])
-            broker.start()  # same port, empty: nothing queued survived
+            redis_server.start()  # same port, empty: nothing queued survived
             minute(2)
         finally:
             worker.stop()

@@ -83,7 +83,7 @@ def probe(fleet: Fleet, names: list[str], likely_hangs: int) -> tuple[float, set
     return elapsed, {name for name, result in results.items() if not result.ok}, results
 
 
-def test_only_the_hanging_instances_fail_and_the_fleet_takes_about_one_timeout(fleet) -> None:
+def test_only_the_hanging_instances_fail_and_the_fleet_takes_about_two_timeouts(fleet) -> None:
     # The steady cycle: last cycle's 700 failures go first.
     names = sorted(fleet.names, key=lambda name: name not in fleet.hanging)
 
@@ -95,8 +95,11 @@ def test_only_the_hanging_instances_fail_and_the_fleet_takes_about_one_timeout(f
     assert {(results[name].failure, results[name].error) for name in failed} == {
         (ProbeFailure.TIMEOUT, f"sem resposta a tempo ({TIMEOUT:g}s)")
     }
-    # One timeout for the hangers, the prompt ones beside them (the rest is this machine's load).
-    assert elapsed < 2 * TIMEOUT
+    # The pacing opens with 64 probes plus the announced hangers, at most a tenth of the batch
+    # (264 here), and a hanger stops counting after half a timeout: the 700 leave in three waves
+    # half a timeout apart, so the last ones time out about two timeouts in, the prompt ones
+    # answered meanwhile. Far inside the batch's budget of six timeouts.
+    assert elapsed < 2.5 * TIMEOUT
 
 
 def test_hangs_nobody_announced_fail_alone(fleet) -> None:
