@@ -6,8 +6,8 @@ numbers are the alerts' business. A cycle that could not read the gateway (down,
 open) or that raised is a failure (``POST <url>/fail``, its summary line as the body). A cycle
 skipped because another worker holds the lease pings nothing: that other cycle reports. With
 CHECK_SHARDS above 1 the minute's round reports once, when it closes: a failure if any shard
-could not read the gateway or never reported. When
-the worker itself stops, nothing pings at all, and the watcher raises the alarm the portal can't.
+could not read the gateway or never reported. When the worker itself stops, nothing pings at
+all, and the watcher raises the alarm the portal can't.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from instances.checks import CycleSummary
+from julia_monitor.lib.pings import ping
 
 if TYPE_CHECKING:  # rounds reports here when it closes a round
     from instances.rounds import RoundSummary
-from julia_monitor.lib.pings import ping
 
 # The traceback posted with a cycle that raised: its last frames, where the error is.
 TRACEBACK_CHARS = 8_000
