@@ -119,9 +119,9 @@ def parse_page(value: int | str | None) -> int:
     return _whole_number("pagina", value, 1, 1, PAGE_MAX)
 
 
-def parse_per_page(value: int | str | None) -> int:
-    """Return the page size, 1 to PER_PAGE_MAX (PER_PAGE_DEFAULT when not given)."""
-    return _whole_number("por_pagina", value, PER_PAGE_DEFAULT, 1, PER_PAGE_MAX)
+def parse_per_page(value: int | str | None, default: int = PER_PAGE_DEFAULT) -> int:
+    """Return the page size, 1 to PER_PAGE_MAX (``default`` when not given)."""
+    return _whole_number("por_pagina", value, default, 1, PER_PAGE_MAX)
 
 
 @dataclass(frozen=True)
@@ -158,17 +158,20 @@ class FleetQuery:
         busca: str | None = None,
         pagina: int | str | None = None,
         por_pagina: int | str | None = None,
+        default_per_page: int | None = None,
     ) -> FleetQuery:
         """Return the query for the parameters as a client sent them; raise FleetQueryError.
 
-        A page is asked for when ``pagina`` or ``por_pagina`` is given.
+        A page is asked for when ``pagina`` or ``por_pagina`` is given, and always by a caller
+        with a page size of its own (``default_per_page``: the overview's); the API has none.
         """
-        paged = pagina not in (None, "") or por_pagina not in (None, "")
+        paged = default_per_page is not None or pagina not in (None, "") or por_pagina not in (None, "")
+        per_page = parse_per_page(por_pagina, default_per_page or PER_PAGE_DEFAULT) if paged else None
         return cls(
             statuses=parse_statuses(status),
             search=parse_search(busca),
             page=parse_page(pagina),
-            per_page=parse_per_page(por_pagina) if paged else None,
+            per_page=per_page,
         )
 
     @property

@@ -8,7 +8,7 @@ only the rows that changed since (``instances.overview_refresh``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -51,14 +51,13 @@ class StatusCount:
 def fleet_query(request: HttpRequest) -> FleetQuery:
     """Return the filter and page the query string asks for; raise FleetQueryError for bad values."""
     get = request.GET
-    query = FleetQuery.parse(
+    return FleetQuery.parse(
         status=get.getlist("status"),
         busca=get.get("busca"),
         pagina=get.get("pagina"),
         por_pagina=get.get("por_pagina"),
+        default_per_page=settings.OVERVIEW_PER_PAGE,  # the page's own size, not the API's 100
     )
-    # The page's own size unless the address says one (the filter's default, 100, is the API's).
-    return query if get.get("por_pagina") else replace(query, per_page=settings.OVERVIEW_PER_PAGE)
 
 
 def _filter_params(request: HttpRequest) -> list[tuple[str, str]]:
