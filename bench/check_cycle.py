@@ -14,6 +14,7 @@ instances and cycles at the end.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -183,19 +184,21 @@ def measured_cycle(label: str, client: Any) -> Measure:
 
     measure = Measure(label)
     talk = checks._talk_to_gateway
+    signature = inspect.signature(talk)
     with query_counter() as queries:
 
-        async def timed_talk(*args: Any) -> Any:
+        async def timed_talk(*args: Any, **kwargs: Any) -> Any:
             measure.queries_read = queries()
-            client, names = args[0], args[1]
-            likely_hangs = next((arg for arg in args[3:] if isinstance(arg, int)), 0)
+            call = signature.bind(*args, **kwargs)
+            call.apply_defaults()
+            client, names, likely_hangs = (call.arguments[k] for k in ("client", "active_names", "likely_hangs"))
             if names:
                 plan = client.plan(len(names), likely_hangs)
                 measure.plan = f"concorrência {plan.concurrency}, orçamento {plan.budget:.0f}s"
             started = time.monotonic()
             measure.read = started - cycle_started
             try:
-                return await talk(*args)
+                return await talk(*args, **kwargs)
             finally:
                 measure.network = time.monotonic() - started
                 measure.queries_network = queries() - measure.queries_read
