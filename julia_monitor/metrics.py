@@ -131,8 +131,10 @@ def monitor_families(pulse: MonitorPulse, circuits: dict[str, CircuitState], now
     if beat is not None:
         heartbeat.add_metric([], beat)
     yield heartbeat
-    queued = worker.queued or 0
-    yield GaugeMetricFamily("julia_task_queue_length", "Tarefas na fila, ainda não pegas", value=queued)
+    queue = gauge("julia_task_queue_length", "Tarefas na fila, ainda não pegas")
+    if worker.queued is not None:  # unknown while the Redis broker does not answer: no sample, not 0
+        queue.add_metric([], worker.queued)
+    yield queue
     oldest = gauge("julia_task_queue_oldest_age_seconds", "Idade da tarefa mais antiga na fila")
     if worker.queue_age_known:  # the Redis broker's tasks carry no time
         oldest.add_metric([], worker.oldest_queued_age(now))

@@ -205,3 +205,5 @@ def test_on_the_redis_broker_a_redis_that_is_down_leaves_the_queue_unknown(clien
     worker = worker_in_health(client)
 
     assert (worker["fila"], worker["tarefa_mais_antiga_ha_segundos"]) == (None, None)
+    metrics = worker_in_metrics(client)
+    assert metrics["julia_task_queue_length"] == {}  # unknown, not an empty queue
