@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -147,6 +148,15 @@ def forecast_of(f: Forecast) -> dict[str, Any]:
     }
 
 
+def instance_json(row: InstanceUsage) -> orjson.Fragment:
+    """Return an instance's row of the overview as JSON, written once per row (``InstanceUsage``
+    rows are shared by the overviews that find the instance unchanged)."""
+    written = row.derived.get("api_json")
+    if written is None:
+        written = row.derived["api_json"] = orjson.Fragment(orjson.dumps(instance_row(row)))
+    return written
+
+
 def instance_row(row: InstanceUsage) -> dict:
     """Return an instance's row of the overview (one of 10,000: nothing is worked out twice)."""
     status = row.shown_status
@@ -195,7 +205,7 @@ def list_instances(request: HttpRequest, filtro: Query[FiltroFrota]) -> HttpResp
             "previsao_dia": s.projected_today,
             "previsao_dia_pct": percent(s.projected_pct),
         },
-        "instancias": [instance_row(row) for row in page.rows],
+        "instancias": [instance_json(row) for row in page.rows],
     }
     if query.per_page is not None:
         body.update(pagina=page.page, por_pagina=page.per_page, paginas=page.pages, total_filtrado=page.total)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from instances.fleet_rows import ROW_FIELDS, VALUE_FIELDS, dashboard_values
+from instances.fleet_rows import MOMENT_FIELDS, ROW_FIELDS, VALUE_FIELDS, dashboard_values
 from instances.forecast import Forecast, Periods, day_projection, forecast
 from instances.models import Status, StatusChange, is_fresh, load_percent
 from julia_monitor.lib.text import clock
@@ -90,8 +89,10 @@ class InstanceUsage:
     """One instance's identity, status and usage this hour and today (no model instance).
 
     ``shown_status`` is the status as people see it at the overview's moment: ``unknown``
-    when the reading behind ``status`` is stale (``fresh`` is False). ``forecast`` is the
-    capacity forecast at that moment (``instances.forecast``), worked out when first asked for.
+    when the reading behind ``status`` is stale (``fresh`` is False). A row depends on its
+    values, its freshness and the day alone, so the same row serves every overview until one
+    of them changes (``read_rows``); ``derived`` keeps what others work out from it once (the
+    API's JSON of the row). The capacity forecast moves with the clock: ``forecast_at(periods)``.
     """
 
     pk: int
@@ -110,26 +111,16 @@ class InstanceUsage:
     fresh: bool
     shown_status: str
     note: str
-    periods: Periods = field(repr=False, compare=False)
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_row(cls, row: dict, now: datetime, periods: Periods | None = None) -> InstanceUsage:
-        """Build from a ``.values()`` row of ``ROW_FIELDS`` with ``msgs_hour``/``msgs_day``.
-
-        ``periods`` (``Periods.of(now)``) saves working out the hour and the day for every row.
-        """
-        reader = RowReader(now, periods or Periods.of(now))
-        return reader.usage(tuple(row[name] for name in VALUE_FIELDS))
-
-    @cached_property
-    def forecast(self) -> Forecast:
+    def forecast_at(self, periods: Periods) -> Forecast:
         return forecast(
             self.msgs_hour,
             self.capacity_per_hour,
             self.msgs_day,
             self.capacity_per_day,
             self.first_hour_today,
-            self.periods,
+            periods,
         )
 
     @property
@@ -142,35 +133,72 @@ _STATUS, _REASON, _READ_AT = (
     ROW_FIELDS.index("status_reason"),
     ROW_FIELDS.index("last_read_at"),
 )
+_MOMENTS = tuple(VALUE_FIELDS.index(name) for name in MOMENT_FIELDS)
+
+
+def _moment(value: datetime | str | None) -> datetime | None:
+    """Return a moment of the values: PostgreSQL's rows bring them as text (``dashboard_values``)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 class RowReader:
     """Turns the values of ``VALUE_FIELDS`` into ``InstanceUsage`` rows at one moment.
 
-    What every row shares (the moment, its periods, the freshness cut-off) is worked out once:
-    at 10,000 instances, reading a setting or building a frozen dataclass per row costs more
-    than the query.
+    What every row shares (the moment, the freshness cut-off) is worked out once: at 10,000
+    instances, reading a setting or building a frozen dataclass per row costs more than the query.
     """
 
-    def __init__(self, now: datetime, periods: Periods) -> None:
+    def __init__(self, now: datetime) -> None:
         self.now = now
-        self.periods = periods
         # is_fresh() as a comparison: a reading is fresh when taken at or after this instant.
         self.fresh_since = now - timedelta(seconds=settings.STATUS_STALE_AFTER_SECONDS)
 
-    def usage(self, values: tuple[Any, ...]) -> InstanceUsage:
-        status, read_at = values[_STATUS], values[_READ_AT]
-        fresh = read_at is not None and read_at >= self.fresh_since
+    def is_fresh(self, values: tuple[Any, ...]) -> bool:
+        read_at = _moment(values[_READ_AT])
+        return read_at is not None and read_at >= self.fresh_since
+
+    def usage(self, values: tuple[Any, ...], fresh: bool | None = None) -> InstanceUsage:
+        status = values[_STATUS]
+        fresh = self.is_fresh(values) if fresh is None else fresh
         attributes = dict(zip(VALUE_FIELDS, values, strict=True))
+        for index in _MOMENTS:
+            attributes[VALUE_FIELDS[index]] = _moment(values[index])
         attributes["fresh"] = fresh
         attributes["shown_status"] = status if fresh else Status.UNKNOWN
-        attributes["note"] = _note(fresh, status, values[_REASON], read_at, self.now)
-        attributes["periods"] = self.periods
+        attributes["note"] = _note(fresh, status, values[_REASON], attributes["last_read_at"], self.now)
+        attributes["derived"] = {}
         # The generated __init__ of a frozen dataclass sets each of its 17 fields through
         # object.__setattr__; filling the instance's dictionary at once is several times faster.
         row = object.__new__(InstanceUsage)
         row.__dict__.update(attributes)
         return row
+
+
+RowKey = tuple[tuple[Any, ...], bool, float]
+# The rows of the last overview by what they were built from: most of a large fleet does not
+# change between two refreshes, and its rows (and their JSON) are not built again. Replaced
+# whole by each overview, so it holds one fleet's rows at most.
+_known_rows: dict[RowKey, InstanceUsage] = {}
+
+
+def read_rows(all_values: list[tuple[Any, ...]], now: datetime, periods: Periods) -> list[InstanceUsage]:
+    """Return the rows of ``all_values`` at ``now``, reusing those the last overview built.
+
+    A row is a function of its values, of whether its reading is fresh at ``now`` and of the
+    day (a stale reading's note says the day when it is not today's): that is its key.
+    """
+    global _known_rows
+    reader, known, day = RowReader(now), _known_rows, periods.day_start
+    rows, current = [], {}
+    for values in all_values:
+        key = (values, reader.is_fresh(values), day)
+        row = known.get(key)
+        if row is None:
+            row = reader.usage(values, key[1])
+        current[key] = row
+        rows.append(row)
+    _known_rows = current
+    return rows
 
 
 @dataclass(frozen=True)
@@ -208,38 +236,33 @@ class FleetSummary:
 @dataclass(frozen=True)
 class FleetOverview:
     at: datetime
+    periods: Periods
     summary: FleetSummary
     instances: list[InstanceUsage]
-
-
-def projected_today(row: InstanceUsage) -> int:
-    """Return the messages an instance is forecast to have sent by midnight: at its pace while
-    online, what it already sent otherwise (a number that is down is not sending)."""
-    if row.shown_status != Status.CONNECTED:
-        return row.msgs_day
-    return day_projection(row.msgs_day, row.capacity_per_day, row.first_hour_today, row.periods)
 
 
 def fleet_overview(now: datetime | None = None) -> FleetOverview:
     """Return every active instance with its usage and the fleet summary, in one query."""
     now = now or timezone.now()
-    reader = RowReader(now, Periods.of(now))
-    rows = [reader.usage(values) for values in dashboard_values(now)]
-    return FleetOverview(at=now, summary=summarise(rows), instances=rows)
+    periods = Periods.of(now)
+    rows = read_rows(dashboard_values(now), now, periods)
+    return FleetOverview(at=now, periods=periods, summary=summarise(rows, periods), instances=rows)
 
 
-def summarise(rows: list[InstanceUsage]) -> FleetSummary:
+def summarise(rows: list[InstanceUsage], periods: Periods) -> FleetSummary:
     """Return the fleet's numbers from its rows, in one pass (10,000 rows, six sums)."""
     online = banned = stale = capacity_day = sent_today = projected = 0
     for r in rows:
         status = r.shown_status
         sent_today += r.msgs_day
-        projected += projected_today(r)
-        if status == Status.CONNECTED:
+        if status == Status.CONNECTED:  # forecast at its pace; a number that is down is not sending
+            projected += day_projection(r.msgs_day, r.capacity_per_day, r.first_hour_today, periods)
             online += 1
             capacity_day += r.capacity_per_day
-        elif status == Status.BANNED:
-            banned += 1
+        else:
+            projected += r.msgs_day
+            if status == Status.BANNED:
+                banned += 1
         if not r.fresh:
             stale += 1
     return FleetSummary(

@@ -33,7 +33,7 @@ from instances.fleet import (
     status_note,
 )
 from instances.fleet_filters import FleetPage, FleetQuery
-from instances.forecast import Forecast, describe, instance_forecast
+from instances.forecast import Forecast, Periods, describe, instance_forecast
 from instances.models import (
     CheckCycle,
     Doctor,
@@ -64,6 +64,7 @@ class MonitorHealth:
 @dataclass(frozen=True)
 class OverviewRow:
     usage: InstanceUsage
+    periods: Periods  # the overview's moment, for the forecast
     open_alerts: int
     maintenance: str = ""  # "em manutenção até 15:30" while a window covers the instance
 
@@ -91,7 +92,7 @@ class OverviewRow:
     @property
     def forecast(self) -> str:
         """The limit the pace reaches first ("limite diário às 16:40"), for an online instance only."""
-        return self.usage.forecast.short if self.status == Status.CONNECTED else ""
+        return self.usage.forecast_at(self.periods).short if self.status == Status.CONNECTED else ""
 
 
 # Problems first, the worst first: a person acts on a ban before a number that is reconnecting.
@@ -193,7 +194,8 @@ def overview_page(now: datetime | None = None, query: FleetQuery | None = None) 
     rows = []
     for usage in listing.rows:
         window = windows.get(usage.pk) or fleet_window
-        rows.append(OverviewRow(usage, alerts.get(usage.pk, 0), window.until_label(now) if window else ""))
+        maintenance = window.until_label(now) if window else ""
+        rows.append(OverviewRow(usage, overview.periods, alerts.get(usage.pk, 0), maintenance))
     return OverviewPage(
         overview=overview,
         rows=rows,

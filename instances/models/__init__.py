@@ -21,7 +21,7 @@ from instances.models.fleet import (
     status_emoji,
 )
 from instances.models.monitor import CheckCycle, CheckRound, MonitorLease
-from instances.models.usage import CHECK_CYCLE_RETENTION, SentMessage, UsageBucket, prune_history
+from instances.models.usage import CHECK_CYCLE_RETENTION, SentMessage, UsageBucket, UsageNow, prune_history
 
 __all__ = [
     "CHECK_CYCLE_RETENTION",
@@ -45,6 +45,7 @@ __all__ = [
     "StatusChange",
     "StatusUpdate",
     "UsageBucket",
+    "UsageNow",
     "day_start",
     "hash_api_key",
     "hour_start",

@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.test.html import Element, parse_html
 
+from instances.fleet_rows import MOMENT_FIELDS, VALUE_FIELDS
 from instances.models import Instance
 
 API_KEY = "simulator-key"  # what the gateway simulator expects in these tests
 
 SP = ZoneInfo("America/Sao_Paulo")
 NOW = datetime(2026, 11, 25, 14, 30, tzinfo=SP)
+
+
+def as_read(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Return the overview's values with their moments as datetimes (PostgreSQL's come as text)."""
+    moments = [VALUE_FIELDS.index(name) for name in MOMENT_FIELDS]
+    read = []
+    for row in rows:
+        values = list(row)
+        for index in moments:
+            if isinstance(values[index], str):
+                values[index] = datetime.fromisoformat(values[index])
+        read.append(tuple(values))
+    return read
 
 
 # --- A few helpers to read the HTML like a person would ---------------------------------------

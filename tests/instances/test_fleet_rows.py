@@ -1,5 +1,6 @@
-"""instances.fleet_rows: the overview's rows read by one LATERAL statement on PostgreSQL are the
-rows ``Instance.objects.for_dashboard()`` reads, value for value and in the same order."""
+"""instances.fleet_rows: the overview's rows read by one statement on PostgreSQL (each instance's
+newest usage from ``UsageNow``) are the rows ``Instance.objects.for_dashboard()`` reads, value for
+value and in the same order; PostgreSQL's moments come as its text of them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.db import connection
 
 from instances.fleet_rows import dashboard_values, orm_values
 from instances.models import Status
+from tests.instances.support import as_read
 
 SP = ZoneInfo("America/Sao_Paulo")
 NOW = datetime(2026, 11, 25, 14, 30, 12, 345678, tzinfo=SP)
@@ -21,7 +23,7 @@ NOW = datetime(2026, 11, 25, 14, 30, 12, 345678, tzinfo=SP)
 @time_machine.travel(NOW, tick=False)
 def test_both_ways_read_the_same_rows(make_instance) -> None:
     if connection.vendor != "postgresql":
-        pytest.skip("the LATERAL statement is PostgreSQL's; elsewhere both are the ORM's")
+        pytest.skip("the statement is PostgreSQL's; elsewhere both are the ORM's")
     busy = make_instance("zap-busy", last_message_at=NOW - timedelta(seconds=3))
     busy.record_sent(count=7, at=NOW - timedelta(days=1))  # yesterday: not today's
     busy.record_sent(count=5, at=NOW - timedelta(hours=3))
@@ -31,7 +33,7 @@ def test_both_ways_read_the_same_rows(make_instance) -> None:
     make_instance("zap-quiet", status=Status.BANNED, last_read_at=None, status_reason="banida pelo gateway")
     make_instance("zap-gone", is_active=False).record_sent(count=3)
 
-    rows = dashboard_values(NOW)
+    rows = as_read(dashboard_values(NOW))
 
     assert rows == orm_values(NOW)
     by_name = {row[1]: row for row in rows}

@@ -1,5 +1,6 @@
 """The overview's shortcuts for 10,000 rows say what the general functions say: the day's
-projection, freshness at its boundary, and moments written as Django's JSON encoder wrote them."""
+projection, freshness at its boundary, and moments written as Django's JSON encoder wrote them; and
+rows built once are built again as soon as anything they show changes, the clock included."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+import time_machine
 from django.core.serializers.json import DjangoJSONEncoder
 from django.test import override_settings
 from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from instances.fleet import RowReader
+from instances.fleet import InstanceUsage, RowReader, fleet_overview
 from instances.fleet_rows import VALUE_FIELDS
 from instances.forecast import Periods, day_projection, forecast
-from instances.models import Status, is_fresh, shown_status
+from instances.models import ApiKey, Instance, Status, is_fresh, shown_status
 from julia_monitor.lib.json_body import moment
 
 SP = ZoneInfo("America/Sao_Paulo")
@@ -66,7 +69,66 @@ def test_a_row_is_fresh_and_shown_as_is_fresh_and_shown_status_say(age: timedelt
     values |= {"first_hour_today": None, "last_message_at": None, "down_since": None, "name": "zap", "phone_number": ""}
 
     with override_settings(STATUS_STALE_AFTER_SECONDS=STALE.seconds):
-        row = RowReader(now, Periods.of(now)).usage(tuple(values[f] for f in VALUE_FIELDS))
+        row = RowReader(now).usage(tuple(values[f] for f in VALUE_FIELDS))
 
         assert row.fresh == is_fresh(now - age, now)
         assert row.shown_status == shown_status(stored, now - age, now)
+
+
+# --- Rows built once: an overview reuses the rows of the last one while nothing they show changed ---
+
+DAY = datetime(2026, 11, 25, 14, 30, tzinfo=SP)
+
+
+def rows_by_name(now: datetime) -> dict[str, InstanceUsage]:
+    with time_machine.travel(now, tick=False):
+        return {row.name: row for row in fleet_overview(now).instances}
+
+
+@pytest.mark.django_db
+def test_only_the_instance_that_changed_gets_a_new_row(make_instance) -> None:
+    with time_machine.travel(DAY, tick=False):
+        busy, quiet = make_instance("zap-busy"), make_instance("zap-quiet")
+        busy.record_sent(count=2)
+    before = rows_by_name(DAY)
+
+    with time_machine.travel(DAY, tick=False):
+        busy.record_sent(count=3)
+        Instance.objects.filter(pk=quiet.pk).update(status=Status.DISCONNECTED, status_reason="caiu")
+    after = rows_by_name(DAY)
+    unchanged = rows_by_name(DAY)
+
+    assert (after["zap-busy"].msgs_day, after["zap-quiet"].shown_status) == (5, Status.DISCONNECTED)
+    assert after["zap-quiet"].note == "caiu"
+    assert after["zap-busy"] is not before["zap-busy"]
+    assert unchanged["zap-busy"] is after["zap-busy"]
+    assert unchanged["zap-quiet"] is after["zap-quiet"]
+
+
+@pytest.mark.django_db
+def test_a_reading_goes_stale_with_the_clock_alone(make_instance, client) -> None:
+    with time_machine.travel(DAY, tick=False):
+        make_instance("zap-01", last_read_at=DAY - timedelta(minutes=2))
+    _key, secret = ApiKey.issue("painel")
+    fresh = rows_by_name(DAY)["zap-01"]
+
+    later = DAY + timedelta(minutes=5)
+    stale = rows_by_name(later)["zap-01"]
+    with time_machine.travel(later, tick=False):
+        shown = client.get("/dashboard/instances", HTTP_X_API_KEY=secret).json()["instancias"][0]
+
+    assert fresh.shown_status == Status.CONNECTED
+    assert (stale.shown_status, stale.note) == (Status.UNKNOWN, "sem leitura desde 14:28")
+    assert (shown["status"], shown["motivo_status"]) == (Status.UNKNOWN, "sem leitura desde 14:28")
+
+
+@pytest.mark.django_db
+def test_a_stale_note_names_the_day_once_it_is_not_today(make_instance) -> None:
+    with time_machine.travel(DAY, tick=False):
+        make_instance("zap-01", last_read_at=DAY - timedelta(hours=1))
+
+    today = rows_by_name(DAY)["zap-01"]
+    tomorrow = rows_by_name(DAY + timedelta(days=1))["zap-01"]
+
+    assert today.note == "sem leitura desde 13:30"
+    assert tomorrow.note == "sem leitura desde 25/11 13:30"
