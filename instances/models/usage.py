@@ -36,7 +36,7 @@ class UsageBucket(models.Model):
 class UsageNow(models.Model):
     """An instance's newest hour and newest day of usage, kept by PostgreSQL from ``UsageBucket``.
 
-    A trigger on the buckets (``instances.usage_rollup``) keeps one row per instance: the newest
+    Triggers on the buckets (migration ``0011_usage_now``) keep one row per instance: the newest
     hour with messages and its count, the newest local day with messages, its count and its first
     hour. The fleet's overview reads this row instead of today's buckets of every instance (one
     hash join instead of ten thousand index scans). On SQLite the table stays empty: the overview
