@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,25 @@ def bench_database() -> Iterator[str]:
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
+
+
+def add_hourly_usage(instance_ids: Iterable[int], history_days: int) -> None:
+    """Give each instance ``history_days`` of hourly usage up to this hour (0–19 messages an hour)."""
+    from django.utils import timezone
+
+    from instances.models import UsageBucket, hour_start
+
+    this_hour = hour_start(timezone.now())
+    hours = [this_hour - timedelta(hours=h) for h in range(history_days * 24)]
+    batch: list[UsageBucket] = []
+    for instance_id in instance_ids:
+        batch.extend(
+            UsageBucket(instance_id=instance_id, hour=h, count=(instance_id + i) % 20) for i, h in enumerate(hours)
+        )
+        if len(batch) > 20_000:
+            UsageBucket.objects.bulk_create(batch)
+            batch = []
+    UsageBucket.objects.bulk_create(batch)
 
 
 def check_existing_database(setup: Callable[[], None], refuse_reason: Callable[[], str]) -> int | None:

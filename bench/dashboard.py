@@ -21,7 +21,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from _setup import bench_database
+from _setup import add_hourly_usage, bench_database
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -36,7 +36,7 @@ def seed(instances: int, history_days: int, first: int = 0) -> None:
     from django.utils import timezone
 
     from instances.fleet import fleet_overview  # noqa: F401 - import cost outside the timing
-    from instances.models import Instance, Status, UsageBucket, hour_start
+    from instances.models import Instance, Status
 
     statuses = [Status.CONNECTED] * 8 + [Status.DISCONNECTED, Status.BANNED, Status.CONNECTING]
     Instance.objects.bulk_create(
@@ -52,17 +52,7 @@ def seed(instances: int, history_days: int, first: int = 0) -> None:
         )
         for n in range(first, instances)
     )
-    now = hour_start(timezone.now())
-    hours = [now - timedelta(hours=h) for h in range(history_days * 24)]
-    batch: list[UsageBucket] = []
-    for instance_id in Instance.objects.filter(name__gte=f"bench-{first:04}").values_list("pk", flat=True):
-        batch.extend(
-            UsageBucket(instance_id=instance_id, hour=h, count=(instance_id + i) % 20) for i, h in enumerate(hours)
-        )
-        if len(batch) > 20_000:
-            UsageBucket.objects.bulk_create(batch)
-            batch = []
-    UsageBucket.objects.bulk_create(batch)
+    add_hourly_usage(Instance.objects.filter(name__gte=f"bench-{first:04}").values_list("pk", flat=True), history_days)
     if connection.vendor == "postgresql":
         # What autovacuum does to a real database: planner statistics and the visibility map.
         with connection.cursor() as cursor:

@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from _setup import bench_database
+from _setup import add_hourly_usage, bench_database
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -31,7 +31,7 @@ def seed(first: int, last: int, history_days: int) -> None:
 
     from alerts.choices import Channel, NotificationKind, NotificationState, Rule, Severity
     from alerts.models import Alert, Notification
-    from instances.models import Instance, Status, UsageBucket, hour_start
+    from instances.models import Instance, Status
 
     now = timezone.now()
     statuses = [Status.CONNECTED] * 8 + [Status.DISCONNECTED, Status.BANNED, Status.CONNECTING]
@@ -48,14 +48,7 @@ def seed(first: int, last: int, history_days: int) -> None:
         )
         for n in range(first, last)
     )
-    hours = [hour_start(now) - timedelta(hours=h) for h in range(history_days * 24)]
-    batch: list[UsageBucket] = []
-    for instance in created:
-        batch.extend(UsageBucket(instance=instance, hour=h, count=(instance.pk + i) % 20) for i, h in enumerate(hours))
-        if len(batch) > 20_000:
-            UsageBucket.objects.bulk_create(batch)
-            batch = []
-    UsageBucket.objects.bulk_create(batch)
+    add_hourly_usage((instance.pk for instance in created), history_days)
 
     # One in ten has an alert: open for the banned and the disconnected, resolved for the others
     # (history); each told to Slack and the log, most long delivered, a few still pending or failed.
