@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from instances.fleet_rows import MOMENT_FIELDS, ROW_FIELDS, VALUE_FIELDS, dashboard_values
+from instances.fleet_rows import MOMENT_FIELDS, VALUE_FIELDS, dashboard_values
 from instances.forecast import Forecast, Periods, day_projection, forecast
 from instances.models import Status, StatusChange, is_fresh, load_percent
 from julia_monitor.lib.text import clock
@@ -92,7 +92,9 @@ class InstanceUsage:
     when the reading behind ``status`` is stale (``fresh`` is False). A row depends on its
     values, its freshness and the day alone, so the same row serves every overview until one
     of them changes (``read_rows``); ``derived`` keeps what others work out from it once (the
-    API's JSON of the row). The capacity forecast moves with the clock: ``forecast_at(periods)``.
+    API's JSON of the row). A fresh row read again shares ``derived`` with the row before it,
+    so what depends on ``last_read_at`` is kept there with the moment it was worked out for.
+    The capacity forecast moves with the clock: ``forecast_at(periods)``.
     """
 
     pk: int
@@ -128,17 +130,9 @@ class InstanceUsage:
         return load_percent(self.msgs_hour, self.capacity_per_hour, self.msgs_day, self.capacity_per_day)
 
 
-_STATUS, _REASON, _READ_AT = (
-    ROW_FIELDS.index("status"),
-    ROW_FIELDS.index("status_reason"),
-    ROW_FIELDS.index("last_read_at"),
-)
+_STATUS, _REASON = VALUE_FIELDS.index("status"), VALUE_FIELDS.index("status_reason")
 _MOMENTS = tuple(VALUE_FIELDS.index(name) for name in MOMENT_FIELDS)
-
-
-def _moment(value: datetime | str | None) -> datetime | None:
-    """Return a moment of the values: PostgreSQL's rows bring them as text (``dashboard_values``)."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+assert VALUE_FIELDS[-1] == "last_read_at", "read_rows keys a fresh row by the values before it"
 
 
 class RowReader:
@@ -152,17 +146,30 @@ class RowReader:
         self.now = now
         # is_fresh() as a comparison: a reading is fresh when taken at or after this instant.
         self.fresh_since = now - timedelta(seconds=settings.STATUS_STALE_AFTER_SECONDS)
+        self._parsed: dict[str, datetime] = {}
 
-    def is_fresh(self, values: tuple[Any, ...]) -> bool:
-        read_at = _moment(values[_READ_AT])
+    def moment(self, value: datetime | str | None) -> datetime | None:
+        """Return a moment of the values: PostgreSQL's rows bring them as text (``dashboard_values``).
+
+        Each text is parsed once per reader: the rows share most of their moments (a check cycle
+        reads the fleet at one instant, and hours start on the hour).
+        """
+        if not isinstance(value, str):
+            return value
+        at = self._parsed.get(value)
+        if at is None:
+            at = self._parsed[value] = datetime.fromisoformat(value)
+        return at
+
+    def is_fresh(self, read_at: datetime | None) -> bool:
         return read_at is not None and read_at >= self.fresh_since
 
     def usage(self, values: tuple[Any, ...], fresh: bool | None = None) -> InstanceUsage:
         status = values[_STATUS]
-        fresh = self.is_fresh(values) if fresh is None else fresh
         attributes = dict(zip(VALUE_FIELDS, values, strict=True))
         for index in _MOMENTS:
-            attributes[VALUE_FIELDS[index]] = _moment(values[index])
+            attributes[VALUE_FIELDS[index]] = self.moment(values[index])
+        fresh = self.is_fresh(attributes["last_read_at"]) if fresh is None else fresh
         attributes["fresh"] = fresh
         attributes["shown_status"] = status if fresh else Status.UNKNOWN
         attributes["note"] = _note(fresh, status, values[_REASON], attributes["last_read_at"], self.now)
@@ -173,31 +180,62 @@ class RowReader:
         row.__dict__.update(attributes)
         return row
 
+    @staticmethod
+    def read_again(row: InstanceUsage, read_at: datetime | None) -> InstanceUsage:
+        """Return the fresh ``row`` with a newer fresh reading: it shows the same, and shares ``derived``."""
+        again = object.__new__(InstanceUsage)
+        again.__dict__.update(row.__dict__)
+        again.__dict__["last_read_at"] = read_at
+        return again
 
-RowKey = tuple[tuple[Any, ...], bool, float]
-# The rows of the last overview by what they were built from: most of a large fleet does not
-# change between two refreshes, and its rows (and their JSON) are not built again. Replaced
-# whole by each overview, so it holds one fleet's rows at most.
-_known_rows: dict[RowKey, InstanceUsage] = {}
+
+@dataclass
+class KnownRows:
+    """The last overview's row of each instance and the values it was built from, on one day.
+
+    Most of a large fleet does not change between two refreshes, and its rows (and their JSON)
+    are not built again. Replaced whole by each overview, so it holds one fleet's rows at most.
+    Two dictionaries by instance rather than one of pairs: a pair per row would be 10,000 more
+    objects for the garbage collector to follow at every refresh.
+    """
+
+    day: float = 0.0
+    values: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    rows: dict[int, InstanceUsage] = field(default_factory=dict)
+
+
+_known = KnownRows()
 
 
 def read_rows(all_values: list[tuple[Any, ...]], now: datetime, periods: Periods) -> list[InstanceUsage]:
     """Return the rows of ``all_values`` at ``now``, reusing those the last overview built.
 
     A row is a function of its values, of whether its reading is fresh at ``now`` and of the
-    day (a stale reading's note says the day when it is not today's): that is its key.
+    day (a stale reading's note says the day when it is not today's). A fresh row shows nothing
+    of when it was read but the moment itself: after a check cycle, which reads every instance
+    again and changes nothing else in most of them, such a row is copied with its new
+    ``last_read_at`` (``read_again``), not built again.
     """
-    global _known_rows
-    reader, known, day = RowReader(now), _known_rows, periods.day_start
-    rows, current = [], {}
+    global _known
+    reader, known = RowReader(now), _known
+    if known.day != periods.day_start:
+        known = KnownRows()
+    current = KnownRows(periods.day_start)
+    rows = []
     for values in all_values:
-        key = (values, reader.is_fresh(values), day)
-        row = known.get(key)
-        if row is None:
-            row = reader.usage(values, key[1])
-        current[key] = row
+        pk, read_at = values[0], reader.moment(values[-1])
+        fresh = reader.is_fresh(read_at)
+        row = known.rows.get(pk)
+        if row is None or row.fresh != fresh:
+            row = reader.usage(values, fresh)
+        elif (last := known.values[pk]) != values:
+            # Read again by a cycle, and nothing else changed: the same row at its new moment.
+            same = fresh and last[:-1] == values[:-1]
+            row = reader.read_again(row, read_at) if same else reader.usage(values, fresh)
+        current.values[pk] = values
+        current.rows[pk] = row
         rows.append(row)
-    _known_rows = current
+    _known = current
     return rows
 
 

@@ -29,7 +29,9 @@ from django.db import connections
 
 from instances.models import Instance, day_start, hour_start
 
-ROW_FIELDS = (
+# ``last_read_at`` comes last: a check cycle changes it alone in most rows, and a fresh row is
+# known by the others (``instances.fleet.read_rows``).
+VALUE_FIELDS = (
     "pk",
     "name",
     "phone_number",
@@ -38,11 +40,12 @@ ROW_FIELDS = (
     "capacity_per_hour",
     "capacity_per_day",
     "last_message_at",
-    "last_read_at",
     "down_since",
     "first_hour_today",
+    "msgs_hour",
+    "msgs_day",
+    "last_read_at",
 )
-VALUE_FIELDS = (*ROW_FIELDS, "msgs_hour", "msgs_day")
 MOMENT_FIELDS = ("last_message_at", "last_read_at", "down_since", "first_hour_today")
 
 
@@ -60,10 +63,11 @@ def orm_values(now: datetime, pks: list[int] | None = None) -> list[tuple[Any, .
 # The columns of VALUE_FIELDS, then whether the newest hour is after this one.
 ROLLUP_SQL = """
 SELECT i.id, i.name, i.phone_number, i.status, i.status_reason, i.capacity_per_hour, i.capacity_per_day,
-       i.last_message_at, i.last_read_at, i.down_since,
+       i.last_message_at, i.down_since,
        CASE WHEN u.day = %(today)s THEN u.first_hour END,
        CASE WHEN u.hour = %(this_hour)s THEN u.hour_count ELSE 0 END,
        CASE WHEN u.day = %(today)s THEN u.day_count ELSE 0 END,
+       i.last_read_at,
        u.hour > %(this_hour)s
 FROM instances_instance i
 LEFT JOIN instances_usagenow u ON u.instance_id = i.id

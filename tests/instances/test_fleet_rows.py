@@ -11,12 +11,14 @@ import pytest
 import time_machine
 from django.db import connection
 
-from instances.fleet_rows import dashboard_values, orm_values
+from instances.fleet_rows import VALUE_FIELDS, dashboard_values, orm_values
 from instances.models import Status
 from tests.instances.support import as_read
 
 SP = ZoneInfo("America/Sao_Paulo")
 NOW = datetime(2026, 11, 25, 14, 30, 12, 345678, tzinfo=SP)
+
+USAGE = ("first_hour_today", "msgs_hour", "msgs_day")
 
 
 @pytest.mark.django_db
@@ -36,8 +38,8 @@ def test_both_ways_read_the_same_rows(make_instance) -> None:
     rows = as_read(dashboard_values(NOW))
 
     assert rows == orm_values(NOW)
-    by_name = {row[1]: row for row in rows}
-    assert set(by_name) == {"zap-busy", "Zap-earlier", "zap-quiet"}
-    assert by_name["zap-busy"][-3:] == (datetime(2026, 11, 25, 11, tzinfo=SP), 4, 9)
-    assert by_name["Zap-earlier"][-3:] == (datetime(2026, 11, 25, 13, tzinfo=SP), 0, 9)
-    assert by_name["zap-quiet"][-3:] == (None, 0, 0)
+    usage = {row[1]: tuple(row[VALUE_FIELDS.index(name)] for name in USAGE) for row in rows}
+    assert set(usage) == {"zap-busy", "Zap-earlier", "zap-quiet"}
+    assert usage["zap-busy"] == (datetime(2026, 11, 25, 11, tzinfo=SP), 4, 9)
+    assert usage["Zap-earlier"] == (datetime(2026, 11, 25, 13, tzinfo=SP), 0, 9)
+    assert usage["zap-quiet"] == (None, 0, 0)

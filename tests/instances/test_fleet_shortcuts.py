@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 import time_machine
 from django.core.serializers.json import DjangoJSONEncoder
@@ -132,3 +133,76 @@ def test_a_stale_note_names_the_day_once_it_is_not_today(make_instance) -> None:
 
     assert today.note == "sem leitura desde 13:30"
     assert tomorrow.note == "sem leitura desde 25/11 13:30"
+
+
+@pytest.mark.django_db
+def test_a_new_reading_alone_moves_the_moment_and_nothing_else(make_instance, client) -> None:
+    with time_machine.travel(DAY, tick=False):
+        make_instance("zap-01", last_read_at=DAY - timedelta(minutes=1)).record_sent(count=3)
+        make_instance("zap-02", status=Status.DISCONNECTED, status_reason="caiu", last_read_at=DAY)
+    _key, secret = ApiKey.issue("painel")
+
+    def shown(at: datetime) -> dict[str, dict]:
+        with time_machine.travel(at, tick=False):
+            body = client.get("/dashboard/instances", HTTP_X_API_KEY=secret).json()
+        return {row["nome"]: row for row in body["instancias"]}
+
+    before = shown(DAY)
+    cycle = DAY + timedelta(minutes=1)
+    Instance.objects.update(last_read_at=cycle)  # what a check cycle that saw no change writes
+    after = shown(cycle)
+
+    for name in ("zap-01", "zap-02"):
+        assert after[name]["ultima_leitura"] == "2026-11-25T14:31:00-03:00"
+        assert {**after[name], "ultima_leitura": None} == {**before[name], "ultima_leitura": None}
+    assert (after["zap-01"]["msgs_dia"], after["zap-02"]["motivo_status"]) == ("3/100", "caiu")
+
+
+# One instance's values over a sequence of overviews: what the gateway read (status, moment),
+# what it sent, and how far the clock moved; rows reused must be the rows built from scratch.
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["nothing", "read", "read late", "read stale", "send", "status"]),
+        st.sampled_from([0, 30, 170, 200, 3600, 86_400]),  # seconds the clock moves after
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@given(steps=steps, as_text=st.booleans())
+@override_settings(STATUS_STALE_AFTER_SECONDS=180)
+def test_rows_reused_are_the_rows_built_from_scratch(steps: list[tuple[str, int]], as_text: bool) -> None:
+    from instances.api import instance_json, instance_row
+    from instances.fleet import read_rows
+
+    def written(at: datetime | None) -> datetime | str | None:
+        # PostgreSQL's rows bring moments as text, SQLite's as datetimes.
+        return at.astimezone(UTC).isoformat(sep=" ") if as_text and at else at
+
+    now = DAY
+    values = dict.fromkeys(VALUE_FIELDS, None) | {"pk": 1, "name": "zap", "phone_number": "55", "status_reason": ""}
+    values |= {"status": Status.CONNECTED, "capacity_per_hour": 20, "capacity_per_day": 100, "msgs_hour": 0}
+    values |= {"msgs_day": 0, "last_read_at": now}
+    for event, seconds in steps:
+        if event == "read":
+            values["last_read_at"] = now
+        elif event == "read late":  # a reading dated by a slow probe, already older than now
+            values["last_read_at"] = now - timedelta(seconds=100)
+        elif event == "read stale":  # dated by a clock far behind: stale already, a new note
+            values["last_read_at"] = now - timedelta(seconds=600)
+        elif event == "send":
+            values |= {"msgs_hour": values["msgs_hour"] + 1, "msgs_day": values["msgs_day"] + 1}
+            values |= {"last_message_at": now, "first_hour_today": now.replace(minute=0, second=0)}
+        elif event == "status":
+            down = values["status"] == Status.CONNECTED
+            values |= {"status": Status.DISCONNECTED if down else Status.CONNECTED, "last_read_at": now}
+            values |= {"status_reason": "caiu" if down else "", "down_since": now if down else None}
+        row_values = tuple(written(v) if isinstance(v, datetime) else v for v in (values[f] for f in VALUE_FIELDS))
+
+        (reused,) = read_rows([row_values], now, Periods.of(now))
+        scratch = RowReader(now).usage(row_values)
+
+        assert reused == scratch
+        assert orjson.dumps(instance_json(reused)) == orjson.dumps(instance_row(scratch))
+        now += timedelta(seconds=seconds)
