@@ -13,8 +13,7 @@ rows come from one statement written for the fleet's size, and two costs that gr
 - Django reads timestamps with a loader of its own written in Python: at 10,000 instances this
   parsing cost more than the query. The moments (``MOMENT_FIELDS``) come as PostgreSQL's text
   ("2026-11-30 12:00:00.5+00") instead: cheap to read and to compare with a row already
-  built, and parsed by ``datetime.fromisoformat`` only for the rows the overview has not
-  built already (``instances.fleet.read_rows``).
+  built, and each text parsed once by ``datetime.fromisoformat`` (``instances.fleet.read_rows``).
 
 Both paths answer the same rows in the same order, the moments as text or as datetimes (tests
 compare them on PostgreSQL, over random sequences of writes).
