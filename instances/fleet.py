@@ -182,7 +182,7 @@ class RowReader:
 
     @staticmethod
     def read_again(row: InstanceUsage, read_at: datetime | None) -> InstanceUsage:
-        """Return the fresh ``row`` with a newer fresh reading: it shows the same, and shares ``derived``."""
+        """Return the fresh ``row`` with another fresh reading: it shows the same, and shares ``derived``."""
         again = object.__new__(InstanceUsage)
         again.__dict__.update(row.__dict__)
         again.__dict__["last_read_at"] = read_at
