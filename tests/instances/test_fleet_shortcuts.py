@@ -17,7 +17,8 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from instances.fleet import InstanceUsage, RowReader, fleet_overview
+from instances.api import instance_json, instance_row
+from instances.fleet import InstanceUsage, RowReader, fleet_overview, read_rows
 from instances.fleet_rows import VALUE_FIELDS
 from instances.forecast import Periods, day_projection, forecast
 from instances.models import ApiKey, Instance, Status, is_fresh, shown_status
@@ -173,9 +174,6 @@ steps = st.lists(
 @given(steps=steps, as_text=st.booleans())
 @override_settings(STATUS_STALE_AFTER_SECONDS=180)
 def test_rows_reused_are_the_rows_built_from_scratch(steps: list[tuple[str, int]], as_text: bool) -> None:
-    from instances.api import instance_json, instance_row
-    from instances.fleet import read_rows
-
     def written(at: datetime | None) -> datetime | str | None:
         # PostgreSQL's rows bring moments as text, SQLite's as datetimes.
         return at.astimezone(UTC).isoformat(sep=" ") if as_text and at else at
